@@ -1,0 +1,56 @@
+"""Flask CLI commands: `users create|token`, `demo seed`."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+from fulfilment.errors import InvalidInput
+from fulfilment.models import ROLES
+from fulfilment.services.users import create_user, issue_token
+
+users_cli = AppGroup("users", help="Manage logins and API tokens.")
+
+
+def _fail(exc: InvalidInput) -> None:
+    details = "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.fields.items())
+    raise click.ClickException(f"{exc}: {details}" if details else str(exc))
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def users_create(email: str, role: str, password: str) -> None:
+    """Create a login with ROLE (viewer, ops or admin)."""
+    try:
+        user = create_user(email, role, password, actor="system:cli")
+    except InvalidInput as exc:
+        _fail(exc)
+        return
+    click.echo(f"created {user.email} ({user.role})")
+
+
+@users_cli.command("token")
+@click.argument("email")
+def users_token(email: str) -> None:
+    """Print a new API token for EMAIL (shown once; only its hash is stored)."""
+    try:
+        token = issue_token(email, actor="system:cli")
+    except InvalidInput as exc:
+        _fail(exc)
+        return
+    click.echo(token)
+
+
+flags_cli = AppGroup("flags", help="Feature flags.")
+
+
+@flags_cli.command("seed")
+def flags_seed() -> None:
+    """Store each flag's environment value unless an admin has set it (idempotent)."""
+    from fulfilment.services.flags import list_flags, seed_flags
+
+    seed_flags()
+    for flag in list_flags():
+        click.echo(f"{flag.key} = {'on' if flag.enabled else 'off'} ({flag.source})")

@@ -1,0 +1,1 @@
+"""Domain operations. Each owns its transaction and is called by webhooks, API, admin, CLI and jobs."""

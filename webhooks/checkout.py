@@ -1,0 +1,77 @@
+"""POST /webhooks/checkout: signed OrderPlaced events from checkout (contract §2).
+
+Order of work: size limit → Standard Webhooks signature on the raw bytes (5-minute window)
+→ content type → JSON → schema → one transaction → answer. 2xx only after the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Response, current_app, request
+from marshmallow import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from fulfilment.logs import current_order_id
+from fulfilment.schemas import OrderPlacedSchema, flatten_errors
+from fulfilment.services.intake import record_order_placed
+from webhooks import bp
+from webhooks.responses import answer
+
+log = logging.getLogger(__name__)
+_schema = OrderPlacedSchema()
+
+
+@bp.post("/checkout")
+def checkout() -> tuple[Response, int]:
+    limit = current_app.config["WEBHOOK_MAX_BYTES"]
+    if request.content_length is not None and request.content_length > limit:
+        return answer(413, error="payload_too_large")
+    request.max_content_length = limit
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        return answer(413, error="payload_too_large")
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return answer(400, error="invalid_body", detail="body must be UTF-8 JSON")
+
+    try:
+        Webhook(current_app.config["CHECKOUT_WEBHOOK_SECRET"]).verify(
+            text, dict(request.headers), json_parse=False
+        )
+    except (WebhookVerificationError, ValueError, TypeError) as exc:
+        log.info("checkout webhook refused: %s", exc)
+        return answer(401, error="invalid_signature")
+
+    if request.mimetype != "application/json":
+        return answer(415, error="unsupported_media_type", detail="send application/json")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return answer(400, error="invalid_json", detail="body is not valid JSON")
+    if not isinstance(document, dict):
+        return answer(422, error="validation_failed", fields={"_body": ["must be a JSON object"]})
+
+    try:
+        event = _schema.load(document)
+    except ValidationError as exc:
+        return answer(422, error="validation_failed", fields=flatten_errors(exc.messages))
+
+    current_order_id.set(event.order.order_id)
+    try:
+        result = record_order_placed(event)
+    except SQLAlchemyError:
+        log.exception("database unavailable while storing order %s", event.order.order_id)
+        return answer(503, error="unavailable")
+
+    if result.outcome == "accepted":
+        return answer(202, status="accepted", order_id=result.order_id)
+    if result.outcome == "duplicate":
+        return answer(200, status="duplicate", order_id=result.order_id)
+    return answer(409, error="conflict", order_id=result.order_id, detail=result.detail)

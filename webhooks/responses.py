@@ -1,0 +1,11 @@
+"""JSON answers shared by the webhook routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify
+
+
+def answer(status: int, **body: Any) -> tuple[Response, int]:
+    return jsonify(body), status
