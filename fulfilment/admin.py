@@ -185,7 +185,7 @@ def init_admin(app: Flask) -> Admin:
         theme=Bootstrap4Theme(swatch="default", fluid=True),
         index_view=HomeView(name="Home", url="/admin"),
     )
-    admin.add_view(OrderView(Order, db.session, name="Orders", endpoint="orders"))
+    admin.add_view(OrderView(Order, db, name="Orders", endpoint="orders"))
     admin.add_view(FlagsView(name="Feature flags", endpoint="flags"))
-    admin.add_view(AuditLogView(AuditLog, db.session, name="Audit log", endpoint="audit"))
+    admin.add_view(AuditLogView(AuditLog, db, name="Audit log", endpoint="audit"))
     return admin

@@ -30,10 +30,13 @@ def checkout() -> tuple[Response, int]:
     limit = current_app.config["WEBHOOK_MAX_BYTES"]
     if request.content_length is not None and request.content_length > limit:
         return answer(413, error="payload_too_large")
-    request.max_content_length = limit
+    # A chunked body has no Content-Length: read at most one byte past the limit to know.
+    request.max_content_length = limit + 1
     try:
         raw = request.get_data(cache=True)
     except RequestEntityTooLarge:
+        return answer(413, error="payload_too_large")
+    if len(raw) > limit:
         return answer(413, error="payload_too_large")
 
     try:

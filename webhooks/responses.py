@@ -7,5 +7,5 @@ from typing import Any
 from flask import Response, jsonify
 
 
-def answer(status: int, **body: Any) -> tuple[Response, int]:
-    return jsonify(body), status
+def answer(http_status: int, /, **body: Any) -> tuple[Response, int]:
+    return jsonify(body), http_status
