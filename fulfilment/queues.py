@@ -8,11 +8,13 @@ The domain enqueues jobs by dotted path ("workers.jobs.create_shipment") and nev
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import fakeredis
 from flask import Flask, current_app
 from redis import Redis
+from redis.exceptions import RedisError, ResponseError
 from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
@@ -23,7 +25,10 @@ EVENTS = "events"
 DEFAULT = "default"
 ALL_QUEUES = (SHIPMENTS, EVENTS, DEFAULT)
 
+log = logging.getLogger(__name__)
+
 _EXT = "fulfilment.redis"
+_PROBED = "fulfilment.redis.probed"
 
 
 def init_queues(app: Flask) -> None:
@@ -39,7 +44,28 @@ def init_queues(app: Flask) -> None:
 
 
 def redis_connection(app: Flask | None = None) -> Redis:
-    return (app or current_app).extensions[_EXT]
+    app = app or current_app
+    connection = app.extensions[_EXT]
+    if not app.extensions.get(_PROBED):
+        _probe_server_version(connection)
+        app.extensions[_PROBED] = True
+    return connection
+
+
+def _probe_server_version(connection: Redis) -> None:
+    """rq asks the server's version with INFO, which the fakeredis stand-in does not know.
+
+    Its TCP server then drops the connection mid-pipeline. Ask once here; if INFO is unknown,
+    give rq the answer it would have cached and drop the broken socket.
+    """
+    try:
+        connection.info("server")
+    except ResponseError:
+        setattr(connection, "__rq_redis_server_version", (7, 0, 0))
+        connection.connection_pool.disconnect()
+    except (RedisError, OSError) as exc:
+        # Redis down: enqueueing fails later with its own error and /readyz reports it.
+        log.warning("redis unreachable while probing its version: %s", type(exc).__name__)
 
 
 def get_queue(name: str, app: Flask | None = None) -> Queue:

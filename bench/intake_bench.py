@@ -1,0 +1,836 @@
+"""Sustained OrderPlaced intake through gunicorn on PostgreSQL, against a same-run ceiling.
+
+    .venv/bin/python bench/intake_bench.py [--database-url postgresql://postgres@127.0.0.1:5432/bench_intake]
+                                           [--seconds 15] [--workers 4] [--worker-class sync]
+
+What it does, in one run (about a minute with the defaults):
+
+1. drops and re-creates a dedicated PostgreSQL database and runs the app's migrations on it
+   (`flask --app wsgi db upgrade`);
+2. starts two gunicorn servers with the same settings (workers, worker class): the real app
+   (`wsgi:app`) and `bench/ceiling_app.py`, a bare Flask endpoint that only inserts one row;
+3. Phase A, throughput: a closed loop (every client connection sends its next request as soon as
+   the previous answer arrives) for `--seconds` against the ceiling, then against
+   `POST /webhooks/checkout`. Every intake request is a new OrderPlaced event (unique event_id
+   and order_id, built from tests/samples/order_placed.json) signed with Standard Webhooks; the
+   ceiling gets the same bodies and headers. Reports requests/s, p50/p99 and non-2xx counts,
+   and the ratio intake/ceiling. The first `--warmup` seconds of each loop are not counted;
+4. Phase B, latency at a fixed rate: an open loop sending `--rate` requests/s (default 50) to the
+   real intake for `--seconds`. Sends are scheduled at fixed times and latency is measured from
+   the scheduled time, so a slow answer that delays later sends is charged to them too (no
+   coordinated omission);
+5. checks that the database holds exactly one order (and one inbound event, one history row) per
+   202 the app returned, and one ceiling row per ceiling 202;
+6. prints a summary, writes bench/results/intake.json, stops the servers and drops the database.
+
+The load generator runs in separate processes (multiprocessing, one persistent http.client
+connection each; gunicorn's sync workers close connections after each answer, and the client
+reconnects). It shares the 2 cores with the servers and PostgreSQL, for both targets alike; the
+CPU time used by clients, gunicorn and PostgreSQL during each phase is reported so the split is
+visible.
+
+Exit status: 0 when the run completed with no non-2xx answer and the row counts match, 1
+otherwise, 3 with --fail-under-target when the run was clean but missed the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import multiprocessing as mp
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+from standardwebhooks.webhooks import Webhook
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+VENV_BIN = Path(sys.executable).parent
+SAMPLE = ROOT / "tests" / "samples" / "order_placed.json"
+DEFAULT_DB_URL = "postgresql://postgres@127.0.0.1:5432/bench_intake"
+DEFAULT_OUTPUT = BENCH / "results" / "intake.json"
+INTAKE_PATH = "/webhooks/checkout"
+CEILING_PATH = "/ingest"
+
+TARGET_RATIO = 0.5
+TARGET_P99_MS = 100.0
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------------------------------------
+# Request bodies: a unique, signed OrderPlaced event per request.
+
+
+def body_template() -> str:
+    """The sample event as compact JSON with placeholders for the ids."""
+    doc = json.loads(SAMPLE.read_text())
+    doc["event_id"] = "@@EVENT_ID@@"
+    doc["order"]["order_id"] = "@@ORDER_ID@@"
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+
+class EventFactory:
+    """Builds unique signed events; about 15 µs each, negligible next to a request."""
+
+    def __init__(self, secret: str, run_tag: str, stream: str):
+        self.webhook = Webhook(secret)
+        self.template = body_template()
+        self.prefix = f"{run_tag}{stream}"
+        self.n = 0
+
+    def next(self) -> tuple[bytes, dict[str, str]]:
+        self.n += 1
+        order_id = f"B{self.prefix}-{self.n}"  # ≤ 40 chars, starts alphanumeric
+        event_id = f"evt_bench_{self.prefix}_{self.n}"
+        text = self.template.replace("@@EVENT_ID@@", event_id).replace("@@ORDER_ID@@", order_id)
+        now = datetime.now(UTC)
+        headers = {
+            "webhook-id": event_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": self.webhook.sign(event_id, now, text),
+            "Content-Type": "application/json",
+        }
+        return text.encode(), headers
+
+
+# ---------------------------------------------------------------------------------------------
+# Load generator processes.
+
+
+@dataclass
+class WorkerSpec:
+    mode: str  # "closed" | "open"
+    port: int
+    path: str
+    secret: str
+    run_tag: str
+    stream: str  # unique per worker and phase, keeps ids unique
+    index: int
+    nworkers: int
+    duration: float
+    warmup: float = 0.0
+    rate: float = 0.0
+    client: str = "raw"
+
+
+@dataclass
+class WorkerResult:
+    index: int
+    # Per request: completion time (s since phase start), latency (s), HTTP status (0: error).
+    done_at: array = field(default_factory=lambda: array("d"))
+    latency: array = field(default_factory=lambda: array("d"))
+    status: array = field(default_factory=lambda: array("H"))
+    exceptions: Counter = field(default_factory=Counter)
+
+
+class RawHttpClient:
+    """A minimal HTTP/1.1 client on one socket: costs the load generator far less CPU than
+    http.client (whose header parsing goes through the email package), which matters when it
+    shares 2 cores with the servers. Keeps the connection open unless the server closes it
+    (gunicorn's sync workers answer "Connection: close"; then it reconnects)."""
+
+    def __init__(self, port: int, timeout: float = 30):
+        self.addr = ("127.0.0.1", port)
+        self.host = f"127.0.0.1:{port}".encode()
+        self.timeout = timeout
+        self.sock: socket.socket | None = None
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
+        if self.sock is None:
+            self.sock = socket.create_connection(self.addr, timeout=self.timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        head = [b"POST ", path.encode(), b" HTTP/1.1\r\nHost: ", self.host,
+                b"\r\nContent-Length: ", str(len(body)).encode(), b"\r\n"]
+        for name, value in headers.items():
+            head += [name.encode(), b": ", value.encode(), b"\r\n"]
+        head.append(b"\r\n")
+        self.sock.sendall(b"".join(head) + body)
+        return self._read_response()
+
+    def _read_response(self) -> int:
+        sock = self.sock
+        assert sock is not None
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed before the response headers")
+            buf += chunk
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        length = None
+        close = False
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and value.strip().lower() == b"close":
+                close = True
+            elif name == b"transfer-encoding":
+                raise ConnectionError("chunked responses are not supported by this client")
+        if length is None:  # body runs to the end of the connection
+            close = True
+            while sock.recv(65536):
+                pass
+        else:
+            remaining = length - len(rest)
+            while remaining > 0:
+                chunk = sock.recv(remaining)
+                if not chunk:
+                    raise ConnectionError("connection closed inside the response body")
+                remaining -= len(chunk)
+        if close:
+            self.close()
+        return status
+
+
+class StdlibHttpClient:
+    """http.client, for comparison (`--client http.client`)."""
+
+    def __init__(self, port: int, timeout: float = 30):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
+        self.conn.request("POST", path, body=body, headers=headers)
+        resp = self.conn.getresponse()
+        resp.read()
+        return resp.status  # a "Connection: close" answer closes conn; the next request reopens
+
+
+CLIENTS = {"raw": RawHttpClient, "http.client": StdlibHttpClient}
+
+
+def load_worker(
+    spec: WorkerSpec, ready: Any, go: Any, start_at: Any, progress: Any, out: Any
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
+    factory = EventFactory(spec.secret, spec.run_tag, spec.stream)
+    conn = CLIENTS[spec.client](spec.port)
+    result = WorkerResult(spec.index)
+    ready.release()
+    go.wait()
+    wall_start = start_at.value
+    # perf_counter is monotonic and precise; map the shared wall-clock start onto it.
+    t0 = time.perf_counter() + (wall_start - time.time())
+    while time.perf_counter() < t0:
+        time.sleep(0.0005)
+    end = t0 + spec.warmup + spec.duration
+    interval = 1.0 / spec.rate if spec.mode == "open" else 0.0
+    slot = spec.index  # open loop: this worker owns slots index, index+n, index+2n, ...
+    count = 0
+    while True:
+        if spec.mode == "open":
+            scheduled = t0 + slot * interval
+            if scheduled >= end:
+                break
+            slot += spec.nworkers
+            body, headers = factory.next()  # build before sleeping: not charged to latency
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            started = scheduled
+        else:
+            body, headers = factory.next()
+            started = time.perf_counter()
+            if started >= end:
+                break
+        try:
+            status = conn.post(spec.path, body, headers)
+        except (OSError, ValueError, IndexError, http.client.HTTPException) as exc:
+            conn.close()
+            status = 0
+            result.exceptions[type(exc).__name__] += 1
+        done = time.perf_counter()
+        result.done_at.append(done - t0)
+        result.latency.append(done - started)
+        result.status.append(status)
+        count += 1
+        progress[spec.index] = count
+    conn.close()
+    out.put(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# CPU accounting from /proc (no psutil needed).
+
+
+def _proc_stats() -> list[tuple[int, str, int, int]]:
+    """(pid, comm, pgrp, utime+stime ticks) for every process we can read."""
+    rows = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                raw = fh.read()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+        rest = raw[raw.rindex(")") + 2 :].split()
+        # rest[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
+        rows.append((int(entry), comm, int(rest[2]), int(rest[11]) + int(rest[12])))
+    return rows
+
+
+def _machine_ticks() -> tuple[int, int]:
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+@dataclass
+class CpuSnapshot:
+    per_pid: dict[int, tuple[str, int, int]]
+    busy: int
+    total: int
+
+
+def cpu_snapshot() -> CpuSnapshot:
+    busy, total = _machine_ticks()
+    return CpuSnapshot({pid: (comm, pgrp, t) for pid, comm, pgrp, t in _proc_stats()}, busy, total)
+
+
+def cpu_split(before: CpuSnapshot, after: CpuSnapshot, server_pgrps: dict[str, int]) -> dict:
+    """CPU seconds used between two snapshots by each gunicorn server and by PostgreSQL."""
+    used: Counter = Counter()
+    for pid, (comm, pgrp, ticks) in after.per_pid.items():
+        prev = before.per_pid.get(pid)
+        delta = ticks - (prev[2] if prev and prev[0] == comm else 0)
+        if delta <= 0:
+            continue
+        for name, group in server_pgrps.items():
+            if pgrp == group:
+                used[f"gunicorn_{name}"] += delta
+        if comm.startswith("postgres"):
+            used["postgresql"] += delta
+    out = {k: round(v / _CLK_TCK, 2) for k, v in used.items()}
+    busy = after.busy - before.busy
+    total = after.total - before.total
+    out["machine_busy_pct"] = round(100.0 * busy / total, 1) if total else 0.0
+    out["machine_busy"] = round(busy / _CLK_TCK, 2)
+    return out
+
+
+def client_cpu(before: CpuSnapshot, after: CpuSnapshot, pids: set[int]) -> float:
+    ticks = 0
+    for pid in pids:
+        if pid in after.per_pid:
+            ticks += after.per_pid[pid][2] - before.per_pid.get(pid, ("", 0, 0))[2]
+    return round(ticks / _CLK_TCK, 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a phase.
+
+
+def percentile(sorted_values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of an ascending list (seconds in, seconds out)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, -(-len(sorted_values) * pct // 100))  # ceil(n * pct / 100)
+    return sorted_values[int(rank) - 1]
+
+
+def run_phase(
+    label: str,
+    *,
+    mode: str,
+    port: int,
+    path: str,
+    secret: str,
+    run_tag: str,
+    stream: str,
+    nworkers: int,
+    duration: float,
+    warmup: float,
+    rate: float,
+    client: str,
+    server_pgrps: dict[str, int],
+    procs: list[mp.Process],
+) -> dict[str, Any]:
+    ctx = mp.get_context("fork")
+    ready = ctx.Semaphore(0)
+    go = ctx.Event()
+    start_at = ctx.Value("d", 0.0)
+    progress = ctx.Array("q", nworkers, lock=False)
+    out = ctx.Queue()
+    phase_procs = []
+    for i in range(nworkers):
+        spec = WorkerSpec(
+            mode=mode, port=port, path=path, secret=secret, run_tag=run_tag,
+            stream=f"{stream}{i}", index=i, nworkers=nworkers, duration=duration,
+            warmup=warmup, rate=rate, client=client,
+        )
+        p = ctx.Process(
+            target=load_worker, args=(spec, ready, go, start_at, progress, out), daemon=True
+        )
+        p.start()
+        phase_procs.append(p)
+        procs.append(p)
+    for _ in range(nworkers):
+        if not ready.acquire(timeout=30):
+            raise RuntimeError(f"{label}: load generator processes did not start")
+
+    if mode == "open":
+        how = f"open loop at {rate:g} req/s over {nworkers} connections"
+    else:
+        how = f"closed loop, {nworkers} connections"
+    warm = f", {warmup:g}s warm-up not counted" if warmup else ""
+    print(f"\n== {label}: {how}, {duration:g}s{warm}", flush=True)
+    start_at.value = time.time() + 0.2
+    go.set()
+    time.sleep(max(0.0, start_at.value - time.time()))
+
+    # One progress line per second; CPU is sampled over the measured window only.
+    phase_t0 = time.perf_counter()
+    total_time = warmup + duration
+    ticks = sorted({*(float(t) for t in range(1, int(total_time) + 1)), warmup, total_time} - {0.0})
+    cpu_before = cpu_snapshot() if warmup == 0 else None
+    cpu_t0 = time.perf_counter()
+    last_total, last_t = 0, phase_t0
+    for tick in ticks:
+        time.sleep(max(0.0, phase_t0 + tick - time.perf_counter()))
+        if cpu_before is None and tick >= warmup:
+            cpu_before = cpu_snapshot()
+            cpu_t0 = time.perf_counter()
+        now_total = sum(progress)
+        now_t = time.perf_counter()
+        if now_t - last_t < 0.5 and tick != total_time:
+            continue
+        rps = (now_total - last_total) / (now_t - last_t)
+        tag = " (warm-up)" if tick <= warmup else ""
+        print(f"  {label:>8} t={tick:5.1f}s  {rps:7.1f} req/s  total {now_total}{tag}", flush=True)
+        last_total, last_t = now_total, now_t
+    cpu_after = cpu_snapshot()
+    cpu_window = time.perf_counter() - cpu_t0
+
+    results: list[WorkerResult] = []
+    deadline = time.time() + 60
+    while len(results) < nworkers:
+        try:
+            results.append(out.get(timeout=1))
+        except Exception:  # queue.Empty
+            if time.time() > deadline or not any(p.is_alive() for p in phase_procs):
+                raise RuntimeError(f"{label}: load generator processes did not report") from None
+    for p in phase_procs:
+        p.join(timeout=5)
+
+    statuses_all: Counter = Counter()
+    statuses: Counter = Counter()
+    exceptions: Counter = Counter()
+    latencies: list[float] = []
+    for r in results:
+        statuses_all.update(r.status)
+        exceptions.update(r.exceptions)
+        for done_at, lat, st in zip(r.done_at, r.latency, r.status, strict=True):
+            if warmup <= done_at <= warmup + duration:
+                latencies.append(lat)
+                statuses[st] += 1
+    latencies.sort()
+    measured = len(latencies)
+    non_2xx = sum(n for st, n in statuses.items() if not 200 <= st < 300)
+    non_2xx_all = sum(n for st, n in statuses_all.items() if not 200 <= st < 300)
+    cpu = cpu_split(cpu_before, cpu_after, server_pgrps)
+    cpu["clients"] = client_cpu(cpu_before, cpu_after, {p.pid for p in phase_procs} | {os.getpid()})
+    # Whatever else ran on the machine meanwhile (other users' jobs, the OS).
+    cpu["other"] = round(
+        cpu["machine_busy"] - cpu["clients"] - cpu.get("postgresql", 0.0)
+        - sum(v for k, v in cpu.items() if k.startswith("gunicorn_")),
+        2,
+    )
+    cpu["window_s"] = round(cpu_window, 2)
+    summary = {
+        "mode": mode,
+        "connections": nworkers,
+        "seconds": duration,
+        "warmup_seconds": warmup,
+        "target_rate": rate if mode == "open" else None,
+        "requests": measured,
+        "requests_per_s": round(measured / duration, 1),
+        "latency_ms": {
+            "p50": round(percentile(latencies, 50) * 1000, 2),
+            "p95": round(percentile(latencies, 95) * 1000, 2),
+            "p99": round(percentile(latencies, 99) * 1000, 2),
+            "max": round(latencies[-1] * 1000, 2) if latencies else None,
+            "mean": round(sum(latencies) / measured * 1000, 2) if measured else None,
+        },
+        "status_counts": {str(k): v for k, v in sorted(statuses.items())},
+        "non_2xx": non_2xx,
+        "status_counts_incl_warmup": {str(k): v for k, v in sorted(statuses_all.items())},
+        "non_2xx_incl_warmup": non_2xx_all,
+        "accepted_202_incl_warmup": statuses_all.get(202, 0),
+        "exceptions": dict(exceptions),
+        "cpu_seconds": cpu,
+    }
+    lat = summary["latency_ms"]
+    print(
+        f"  {label:>8} done: {summary['requests_per_s']} req/s, p50 {lat['p50']} ms, "
+        f"p99 {lat['p99']} ms, non-2xx {non_2xx}",
+        flush=True,
+    )
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# Servers and database.
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def conninfo(url: Any, dbname: str) -> str:
+    return psycopg.conninfo.make_conninfo(
+        host=url.host or "127.0.0.1",
+        port=url.port or 5432,
+        user=url.username or "postgres",
+        password=url.password or None,
+        dbname=dbname,
+    )
+
+
+def recreate_database(url: Any) -> None:
+    with psycopg.connect(conninfo(url, "postgres"), autocommit=True) as conn:
+        name = sql.Identifier(url.database)
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+
+
+def drop_database(url: Any) -> None:
+    with psycopg.connect(conninfo(url, "postgres"), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(url.database))
+        )
+
+
+def server_version(url: Any) -> str:
+    with psycopg.connect(conninfo(url, url.database)) as conn:
+        return conn.execute("SHOW server_version").fetchone()[0]
+
+
+class Server:
+    def __init__(self, name: str, module: str, chdir: Path, port: int, env: dict[str, str],
+                 args: argparse.Namespace, logdir: Path):
+        self.name = name
+        self.port = port
+        self.log_path = logdir / f"gunicorn-{name}.log"
+        cmd = [
+            str(VENV_BIN / "gunicorn"),
+            "--bind", f"127.0.0.1:{port}",
+            "--workers", str(args.workers),
+            "--worker-class", args.worker_class,
+            "--log-level", "warning",
+            "--chdir", str(chdir),
+        ]
+        if args.worker_class == "gthread":
+            cmd += ["--threads", str(args.threads)]
+        cmd.append(module)
+        self.cmd = cmd
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        # A session of its own: Ctrl-C reaches only us, and we stop the whole group.
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def wait_ready(self, path: str, timeout: float = 30) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} server exited:\n{self.tail()}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", path)
+                if conn.getresponse().status == 200:
+                    conn.close()
+                    return
+                conn.close()
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} server not ready after {timeout}s:\n{self.tail()}")
+
+    def tail(self, n: int = 30) -> str:
+        self.log.flush()
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(lines[-n:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=5)
+        self.log.close()
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def count_rows(url: Any) -> dict[str, int]:
+    with psycopg.connect(conninfo(url, url.database)) as conn:
+        tables = ("orders", "inbound_events", "order_status_history", "order_items",
+                  "bench_ceiling")
+        query = sql.SQL("SELECT count(*) FROM {}")
+        return {t: conn.execute(query.format(sql.Identifier(t))).fetchone()[0] for t in tables}
+
+
+def print_summary(report: dict[str, Any]) -> None:
+    a_c, a_i, b = report["ceiling"], report["intake"], report["intake_at_rate"]
+    res = report["result"]
+    print("\n" + "=" * 78)
+    print(f"Order intake benchmark  ({report['machine']['nproc']} cores, "
+          f"gunicorn {report['config']['workers']}×{report['config']['worker_class']}, "
+          f"PostgreSQL {report['machine']['postgresql']})")
+    print("-" * 78)
+    print(f"{'phase':<34}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+          f"{'non-2xx':>9}")
+    for name, ph in (("A ceiling (bare insert), closed", a_c), ("A intake, closed", a_i),
+                     (f"B intake, open {b['target_rate']:g} req/s", b)):
+        lat = ph["latency_ms"]
+        print(f"{name:<34}{ph['requests_per_s']:>9}{lat['p50']:>9}{lat['p95']:>9}{lat['p99']:>9}"
+              f"{lat['max']:>9}{ph['non_2xx']:>9}")
+    print("-" * 78)
+    print(f"intake / ceiling throughput: {res['ratio']:.2f}   (target ≥ {TARGET_RATIO})  "
+          f"{'met' if res['ratio_met'] else 'NOT met'}")
+    print(f"p99 at {b['target_rate']:g} req/s: {b['latency_ms']['p99']} ms   "
+          f"(target < {TARGET_P99_MS:g} ms)  {'met' if res['p99_met'] else 'NOT met'}")
+    v = report["verification"]
+    print(f"rows: orders {v['rows']['orders']} vs 202s {v['intake_202s']}, ceiling rows "
+          f"{v['rows']['bench_ceiling']} vs 202s {v['ceiling_202s']}: "
+          f"{'ok' if v['ok'] else 'MISMATCH'}")
+    print("CPU seconds in each measured window, and CPU ms per request:")
+    print(f"  {'phase':<12}{'gunicorn':>9}{'postgres':>9}{'clients':>9}{'other':>9}{'busy':>7}"
+          f"   {'ms/req gunicorn':>15}{'postgres':>9}")
+    for name, ph in (("ceiling", a_c), ("intake", a_i), ("intake@rate", b)):
+        c = ph["cpu_seconds"]
+        server = c.get("gunicorn_app", 0.0) + c.get("gunicorn_ceiling", 0.0)
+        pg = c.get("postgresql", 0.0)
+        n = max(1, ph["requests"])
+        print(f"  {name:<12}{server:>9.2f}{pg:>9.2f}{c['clients']:>9.2f}{c['other']:>9.2f}"
+              f"{c['machine_busy_pct']:>6.0f}%   {1000 * server / n:>15.2f}{1000 * pg / n:>9.2f}")
+    other = max(ph["cpu_seconds"]["other"] / ph["cpu_seconds"]["window_s"] for ph in (a_c, a_i, b))
+    if other > 0.1:
+        print(f"  note: other processes used up to {other:.2f} cores during a phase; "
+              "the numbers are depressed by that load")
+    print(f"target {'MET' if res['target_met'] else 'NOT MET'}; results in {report['output']}")
+    print("=" * 78)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=DEFAULT_DB_URL,
+                        help="PostgreSQL URL; its database is dropped and re-created "
+                             f"(default {DEFAULT_DB_URL})")
+    parser.add_argument("--seconds", type=float, default=15, help="measured seconds per phase")
+    parser.add_argument("--warmup", type=float, default=2, help="uncounted seconds before "
+                        "each closed loop (default 2)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers per server")
+    parser.add_argument("--worker-class", default="sync", choices=("sync", "gthread"))
+    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    parser.add_argument("--connections", type=int, default=0,
+                        help="closed-loop client connections (default 2 × workers)")
+    parser.add_argument("--rate", type=float, default=50, help="phase B requests/s")
+    parser.add_argument("--rate-connections", type=int, default=8,
+                        help="phase B client connections (default 8)")
+    parser.add_argument("--client", default="raw", choices=sorted(CLIENTS),
+                        help="load generator HTTP client (default raw: a lean socket client)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
+    parser.add_argument("--fail-under-target", action="store_true",
+                        help="exit 3 when the run is clean but the target is missed")
+    args = parser.parse_args(argv)
+    connections = args.connections or 2 * args.workers
+
+    url = make_url(args.database_url)
+    if url.get_backend_name() != "postgresql" or not url.database:
+        parser.error("--database-url must be a postgresql:// URL with a database name")
+    if url.database in ("postgres", "template0", "template1"):
+        parser.error("--database-url must name a dedicated database (it is dropped)")
+    app_url = url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    run_tag = secrets.token_hex(3)
+    tmpdir = Path(tempfile.mkdtemp(prefix="bench-intake-"))
+    servers: list[Server] = []
+    procs: list[mp.Process] = []
+    db_created = False
+    started = time.time()
+    try:
+        print(f"database {url.render_as_string(hide_password=True)}: drop + create, migrate",
+              flush=True)
+        recreate_database(url)
+        db_created = True
+        env = {
+            **os.environ,
+            "APP_ENV": "development",
+            "DATABASE_URL": app_url,
+            "FULFILMENT_INSTANCE_PATH": str(tmpdir / "instance"),
+            "CHECKOUT_WEBHOOK_SECRET": secret,
+            "LOG_LEVEL": "warning",
+            "PYTHONUNBUFFERED": "1",
+        }
+        mig = subprocess.run(
+            [str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
+            cwd=ROOT, env=env, capture_output=True, text=True,
+        )
+        if mig.returncode != 0:
+            raise RuntimeError(f"migration failed:\n{mig.stdout}\n{mig.stderr}")
+
+        app_srv = Server("app", "wsgi:app", ROOT, free_port(), env, args, tmpdir)
+        servers.append(app_srv)
+        ceil_srv = Server("ceiling", "ceiling_app:app", BENCH, free_port(), env, args, tmpdir)
+        servers.append(ceil_srv)
+        app_srv.wait_ready("/healthz")
+        ceil_srv.wait_ready(CEILING_PATH)
+        print(f"servers up: app :{app_srv.port}, ceiling :{ceil_srv.port} "
+              f"({args.workers} {args.worker_class} workers each)", flush=True)
+        pgrps = {"app": app_srv.proc.pid, "ceiling": ceil_srv.proc.pid}
+
+        common = dict(secret=secret, run_tag=run_tag, server_pgrps=pgrps, procs=procs,
+                      client=args.client)
+        ceiling = run_phase("ceiling", mode="closed", port=ceil_srv.port, path=CEILING_PATH,
+                            stream="c", nworkers=connections, duration=args.seconds,
+                            warmup=args.warmup, rate=0, **common)
+        intake = run_phase("intake", mode="closed", port=app_srv.port, path=INTAKE_PATH,
+                           stream="i", nworkers=connections, duration=args.seconds,
+                           warmup=args.warmup, rate=0, **common)
+        at_rate = run_phase("rate", mode="open", port=app_srv.port, path=INTAKE_PATH,
+                            stream="r", nworkers=args.rate_connections, duration=args.seconds,
+                            warmup=0, rate=args.rate, **common)
+
+        rows = count_rows(url)
+        intake_202 = intake["accepted_202_incl_warmup"] + at_rate["accepted_202_incl_warmup"]
+        ceiling_202 = ceiling["accepted_202_incl_warmup"]
+        verification = {
+            "rows": rows,
+            "intake_202s": intake_202,
+            "ceiling_202s": ceiling_202,
+            "ok": rows["orders"] == intake_202
+            and rows["inbound_events"] == intake_202
+            and rows["order_status_history"] == intake_202
+            and rows["bench_ceiling"] == ceiling_202,
+        }
+        ratio = intake["requests_per_s"] / ceiling["requests_per_s"]
+        errors = ceiling["non_2xx_incl_warmup"] + intake["non_2xx_incl_warmup"] + \
+            at_rate["non_2xx_incl_warmup"]
+        result = {
+            "ceiling_rps": ceiling["requests_per_s"],
+            "intake_rps": intake["requests_per_s"],
+            "ratio": round(ratio, 3),
+            "ratio_met": ratio >= TARGET_RATIO,
+            "p99_ms_at_rate": at_rate["latency_ms"]["p99"],
+            "p99_met": at_rate["latency_ms"]["p99"] < TARGET_P99_MS,
+            "non_2xx": errors,
+        }
+        result["target_met"] = (result["ratio_met"] and result["p99_met"] and errors == 0
+                                and verification["ok"])
+        report = {
+            "benchmark": "order intake (issue 2)",
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "target": {"min_ratio": TARGET_RATIO, "max_p99_ms": TARGET_P99_MS,
+                       "rate": args.rate},
+            "result": result,
+            "machine": {
+                "nproc": os.cpu_count(),
+                "python": platform.python_version(),
+                "postgresql": server_version(url),
+                "platform": platform.platform(),
+            },
+            "config": {
+                "workers": args.workers,
+                "worker_class": args.worker_class,
+                "threads": args.threads if args.worker_class == "gthread" else 1,
+                "closed_loop_connections": connections,
+                "open_loop_connections": args.rate_connections,
+                "client": args.client,
+                "seconds": args.seconds,
+                "warmup_seconds": args.warmup,
+                "gunicorn_app": " ".join(app_srv.cmd[1:]),
+                "gunicorn_ceiling": " ".join(ceil_srv.cmd[1:]),
+            },
+            "ceiling": ceiling,
+            "intake": intake,
+            "intake_at_rate": at_rate,
+            "verification": verification,
+            "output": str(args.output),
+            "run_seconds": round(time.time() - started, 1),
+        }
+        for srv in servers:
+            log_tail = srv.tail(10)
+            if log_tail.strip():
+                print(f"\n-- {srv.name} server log (last lines):\n{log_tail}")
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.output.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+        tmp.replace(args.output)
+        print_summary(report)
+        if errors or not verification["ok"]:
+            return 1
+        if args.fail_under_target and not result["target_met"]:
+            return 3
+        return 0
+    except KeyboardInterrupt:
+        print("\ninterrupted; cleaning up", file=sys.stderr)
+        return 130
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(timeout=5)
+        for srv in servers:
+            srv.stop()
+        if db_created and not args.keep_db:
+            try:
+                drop_database(url)
+            except psycopg.Error as exc:
+                print(f"could not drop the bench database: {exc}", file=sys.stderr)
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        print(f"run took {time.time() - started:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
