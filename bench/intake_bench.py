@@ -3,18 +3,20 @@
     .venv/bin/python bench/intake_bench.py [--database-url postgresql://postgres@127.0.0.1:5432/bench_intake]
                                            [--seconds 15] [--workers 4] [--worker-class sync]
 
-What it does, in one run (about a minute with the defaults):
+What it does, in one run (about 75 seconds with the defaults):
 
 1. drops and re-creates a dedicated PostgreSQL database and runs the app's migrations on it
    (`flask --app wsgi db upgrade`);
 2. starts two gunicorn servers with the same settings (workers, worker class): the real app
    (`wsgi:app`) and `bench/ceiling_app.py`, a bare Flask endpoint that only inserts one row;
-3. Phase A, throughput: a closed loop (every client connection sends its next request as soon as
-   the previous answer arrives) for `--seconds` against the ceiling, then against
-   `POST /webhooks/checkout`. Every intake request is a new OrderPlaced event (unique event_id
-   and order_id, built from tests/samples/order_placed.json) signed with Standard Webhooks; the
-   ceiling gets the same bodies and headers. Reports requests/s, p50/p99 and non-2xx counts,
-   and the ratio intake/ceiling. The first `--warmup` seconds of each loop are not counted;
+3. Phase A, throughput: closed loops (each client connection sends its next request as soon as
+   the previous answer arrives) against the ceiling and against `POST /webhooks/checkout`,
+   `--seconds` each, in `--rounds` alternating slices so that load which comes and goes on a
+   shared machine weighs on both alike (the first slice of each has an uncounted `--warmup`).
+   Every intake request is a new OrderPlaced event (unique event_id and order_id, built from
+   tests/samples/order_placed.json) signed with Standard Webhooks, signed when it is sent; the
+   ceiling gets the same bodies and headers. Reports requests/s, latency percentiles and
+   non-2xx counts, and the ratio intake/ceiling;
 4. Phase B, latency at a fixed rate: an open loop sending `--rate` requests/s (default 50) to the
    real intake for `--seconds`. Sends are scheduled at fixed times and latency is measured from
    the scheduled time, so a slow answer that delays later sends is charged to them too (no
@@ -23,11 +25,13 @@ What it does, in one run (about a minute with the defaults):
    202 the app returned, and one ceiling row per ceiling 202;
 6. prints a summary, writes bench/results/intake.json, stops the servers and drops the database.
 
-The load generator runs in separate processes (multiprocessing, one persistent http.client
-connection each; gunicorn's sync workers close connections after each answer, and the client
-reconnects). It shares the 2 cores with the servers and PostgreSQL, for both targets alike; the
-CPU time used by clients, gunicorn and PostgreSQL during each phase is reported so the split is
-visible.
+The load generator runs in separate processes (multiprocessing), one connection each, with a
+lean socket HTTP/1.1 client (`--client http.client` for the stdlib one, which costs about twice
+the client CPU). gunicorn's sync workers close the connection after each answer; the client
+then reconnects. The clients share the 2 cores with the servers and PostgreSQL, for both targets
+alike. CPU time used by gunicorn, PostgreSQL (our database's backends and its helpers), the
+clients and everything else on the machine is measured from /proc over each measured window,
+so the split, and any outside load that depressed the numbers, is visible.
 
 Exit status: 0 when the run completed with no non-2xx answer and the row counts match, 1
 otherwise, 3 with --fail-under-target when the run was clean but missed the target.
@@ -75,6 +79,7 @@ TARGET_RATIO = 0.5
 TARGET_P99_MS = 100.0
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
+NCPU = os.cpu_count() or 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,8 +289,9 @@ def load_worker(
 # CPU accounting from /proc (no psutil needed).
 
 
-def _proc_stats() -> list[tuple[int, str, int, int]]:
-    """(pid, comm, pgrp, utime+stime ticks) for every process we can read."""
+def _proc_stats() -> list[tuple[int, str, str, int, int]]:
+    """(pid, comm, title, pgrp, utime+stime ticks) for every process we can read; the title
+    is read for PostgreSQL processes only (it names the database a backend serves)."""
     rows = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -297,8 +303,16 @@ def _proc_stats() -> list[tuple[int, str, int, int]]:
             continue
         comm = raw[raw.index("(") + 1 : raw.rindex(")")]
         rest = raw[raw.rindex(")") + 2 :].split()
+        title = ""
+        if comm.startswith("postgres"):
+            # PostgreSQL puts "postgres: 15/main: USER DATABASE HOST STATE" in its title.
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    title = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:
+                continue
         # rest[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
-        rows.append((int(entry), comm, int(rest[2]), int(rest[11]) + int(rest[12])))
+        rows.append((int(entry), comm, title, int(rest[2]), int(rest[11]) + int(rest[12])))
     return rows
 
 
@@ -311,34 +325,47 @@ def _machine_ticks() -> tuple[int, int]:
 
 @dataclass
 class CpuSnapshot:
-    per_pid: dict[int, tuple[str, int, int]]
+    per_pid: dict[int, tuple[str, str, int, int]]  # pid: (comm, title, pgrp, ticks)
     busy: int
     total: int
 
 
 def cpu_snapshot() -> CpuSnapshot:
     busy, total = _machine_ticks()
-    return CpuSnapshot({pid: (comm, pgrp, t) for pid, comm, pgrp, t in _proc_stats()}, busy, total)
+    return CpuSnapshot({row[0]: row[1:] for row in _proc_stats()}, busy, total)
 
 
-def cpu_split(before: CpuSnapshot, after: CpuSnapshot, server_pgrps: dict[str, int]) -> dict:
-    """CPU seconds used between two snapshots by each gunicorn server and by PostgreSQL."""
+def _ours_in_postgres(title: str, dbname: str) -> bool:
+    """A backend serving our database, the postmaster or a shared helper (WAL writer,
+    checkpointer...); not a backend serving another database of the same server."""
+    if not title.startswith("postgres:"):
+        return True  # the postmaster: /usr/lib/postgresql/15/bin/postgres -D ...
+    words = title[len("postgres:"):].split()
+    if words and words[0].endswith(":"):  # cluster name, e.g. "15/main:"
+        words = words[1:]
+    # Client backends read "USER DATABASE HOST(PORT)|[local] STATE".
+    if len(words) >= 3 and ("(" in words[2] or words[2] == "[local]"):
+        return words[1] == dbname
+    return True
+
+
+def cpu_split(before: CpuSnapshot, after: CpuSnapshot, server_pgrps: dict[str, int],
+              dbname: str) -> dict:
+    """CPU seconds used between two snapshots by each gunicorn server and by PostgreSQL
+    (the backends of our database and PostgreSQL's shared helper processes)."""
     used: Counter = Counter()
-    for pid, (comm, pgrp, ticks) in after.per_pid.items():
+    for pid, (comm, title, pgrp, ticks) in after.per_pid.items():
         prev = before.per_pid.get(pid)
-        delta = ticks - (prev[2] if prev and prev[0] == comm else 0)
+        delta = ticks - (prev[3] if prev and prev[0] == comm else 0)  # else: a new process
         if delta <= 0:
             continue
         for name, group in server_pgrps.items():
             if pgrp == group:
                 used[f"gunicorn_{name}"] += delta
-        if comm.startswith("postgres"):
+        if title and _ours_in_postgres(title, dbname):
             used["postgresql"] += delta
-    out = {k: round(v / _CLK_TCK, 2) for k, v in used.items()}
-    busy = after.busy - before.busy
-    total = after.total - before.total
-    out["machine_busy_pct"] = round(100.0 * busy / total, 1) if total else 0.0
-    out["machine_busy"] = round(busy / _CLK_TCK, 2)
+    out = {k: v / _CLK_TCK for k, v in used.items()}
+    out["machine_busy"] = (after.busy - before.busy) / _CLK_TCK  # all CPUs together
     return out
 
 
@@ -346,8 +373,8 @@ def client_cpu(before: CpuSnapshot, after: CpuSnapshot, pids: set[int]) -> float
     ticks = 0
     for pid in pids:
         if pid in after.per_pid:
-            ticks += after.per_pid[pid][2] - before.per_pid.get(pid, ("", 0, 0))[2]
-    return round(ticks / _CLK_TCK, 2)
+            ticks += after.per_pid[pid][3] - before.per_pid.get(pid, ("", "", 0, 0))[3]
+    return ticks / _CLK_TCK
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,7 +389,7 @@ def percentile(sorted_values: list[float], pct: float) -> float:
     return sorted_values[int(rank) - 1]
 
 
-def run_phase(
+def run_slice(
     label: str,
     *,
     mode: str,
@@ -377,8 +404,9 @@ def run_phase(
     rate: float,
     client: str,
     server_pgrps: dict[str, int],
+    dbname: str,
     procs: list[mp.Process],
-) -> dict[str, Any]:
+) -> SliceData:
     ctx = mp.get_context("fork")
     ready = ctx.Semaphore(0)
     go = ctx.Event()
@@ -446,38 +474,65 @@ def run_phase(
     for p in phase_procs:
         p.join(timeout=5)
 
-    statuses_all: Counter = Counter()
-    statuses: Counter = Counter()
-    exceptions: Counter = Counter()
-    latencies: list[float] = []
+    data = SliceData(seconds=duration)
     for r in results:
-        statuses_all.update(r.status)
-        exceptions.update(r.exceptions)
+        data.statuses_all.update(r.status)
+        data.exceptions.update(r.exceptions)
         for done_at, lat, st in zip(r.done_at, r.latency, r.status, strict=True):
             if warmup <= done_at <= warmup + duration:
-                latencies.append(lat)
-                statuses[st] += 1
-    latencies.sort()
+                data.latencies.append(lat)
+                data.statuses[st] += 1
+    cpu = cpu_split(cpu_before, cpu_after, server_pgrps, dbname)
+    cpu["clients"] = client_cpu(cpu_before, cpu_after, {p.pid for p in phase_procs} | {os.getpid()})
+    cpu["window_s"] = cpu_window
+    data.cpu = cpu
+    n = len(data.latencies)
+    print(f"  {label:>8} slice: {n / duration:.1f} req/s over {duration:g}s", flush=True)
+    return data
+
+
+@dataclass
+class SliceData:
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)  # measured window
+    statuses_all: Counter = field(default_factory=Counter)  # including warm-up
+    exceptions: Counter = field(default_factory=Counter)
+    cpu: dict[str, float] = field(default_factory=dict)
+
+
+def summarize(label: str, slices: list[SliceData], *, mode: str, connections: int,
+              warmup: float, rate: float) -> dict[str, Any]:
+    """Merges the slices of one target into the figures the report shows."""
+    latencies = sorted(x for sl in slices for x in sl.latencies)
+    statuses: Counter = sum((sl.statuses for sl in slices), Counter())
+    statuses_all: Counter = sum((sl.statuses_all for sl in slices), Counter())
+    exceptions: Counter = sum((sl.exceptions for sl in slices), Counter())
+    seconds = sum(sl.seconds for sl in slices)
+    cpu: Counter = Counter()
+    for sl in slices:
+        cpu.update(sl.cpu)
+    cpu_total = dict(cpu)
+    window = cpu_total.pop("window_s")
+    cpu_total.pop("machine_busy_pct", None)
+    ours = sum(v for k, v in cpu_total.items() if k != "machine_busy")
+    cpu_out = {k: round(v, 2) for k, v in cpu_total.items()}
+    # Whatever else ran on the machine meanwhile (other users' jobs, the OS).
+    cpu_out["other"] = round(cpu_total["machine_busy"] - ours, 2)
+    cpu_out["window_s"] = round(window, 2)
+    cpu_out["machine_busy_pct"] = round(100 * cpu_total["machine_busy"] / window / NCPU, 1)
     measured = len(latencies)
     non_2xx = sum(n for st, n in statuses.items() if not 200 <= st < 300)
-    non_2xx_all = sum(n for st, n in statuses_all.items() if not 200 <= st < 300)
-    cpu = cpu_split(cpu_before, cpu_after, server_pgrps)
-    cpu["clients"] = client_cpu(cpu_before, cpu_after, {p.pid for p in phase_procs} | {os.getpid()})
-    # Whatever else ran on the machine meanwhile (other users' jobs, the OS).
-    cpu["other"] = round(
-        cpu["machine_busy"] - cpu["clients"] - cpu.get("postgresql", 0.0)
-        - sum(v for k, v in cpu.items() if k.startswith("gunicorn_")),
-        2,
-    )
-    cpu["window_s"] = round(cpu_window, 2)
     summary = {
         "mode": mode,
-        "connections": nworkers,
-        "seconds": duration,
+        "connections": connections,
+        "seconds": seconds,
+        "slices": len(slices),
+        "slice_requests_per_s": [round(len(sl.latencies) / sl.seconds, 1) for sl in slices],
         "warmup_seconds": warmup,
         "target_rate": rate if mode == "open" else None,
         "requests": measured,
-        "requests_per_s": round(measured / duration, 1),
+        "requests_per_s": round(measured / seconds, 1),
         "latency_ms": {
             "p50": round(percentile(latencies, 50) * 1000, 2),
             "p95": round(percentile(latencies, 95) * 1000, 2),
@@ -488,17 +543,14 @@ def run_phase(
         "status_counts": {str(k): v for k, v in sorted(statuses.items())},
         "non_2xx": non_2xx,
         "status_counts_incl_warmup": {str(k): v for k, v in sorted(statuses_all.items())},
-        "non_2xx_incl_warmup": non_2xx_all,
+        "non_2xx_incl_warmup": sum(n for st, n in statuses_all.items() if not 200 <= st < 300),
         "accepted_202_incl_warmup": statuses_all.get(202, 0),
         "exceptions": dict(exceptions),
-        "cpu_seconds": cpu,
+        "cpu_seconds": cpu_out,
     }
     lat = summary["latency_ms"]
-    print(
-        f"  {label:>8} done: {summary['requests_per_s']} req/s, p50 {lat['p50']} ms, "
-        f"p99 {lat['p99']} ms, non-2xx {non_2xx}",
-        flush=True,
-    )
+    print(f"  {label}: {summary['requests_per_s']} req/s, p50 {lat['p50']} ms, "
+          f"p99 {lat['p99']} ms, non-2xx {non_2xx}", flush=True)
     return summary
 
 
@@ -630,6 +682,10 @@ def print_summary(report: dict[str, Any]) -> None:
     print("-" * 78)
     print(f"intake / ceiling throughput: {res['ratio']:.2f}   (target ≥ {TARGET_RATIO})  "
           f"{'met' if res['ratio_met'] else 'NOT met'}")
+    cm = res["cpu_ms_per_request"]
+    print(f"CPU per request (gunicorn+PostgreSQL+client): ceiling {cm['ceiling']} ms, intake "
+          f"{cm['intake']} ms; ratio {res['cpu_ratio']:.2f} (the throughput ratio on an idle "
+          "machine)")
     print(f"p99 at {b['target_rate']:g} req/s: {b['latency_ms']['p99']} ms   "
           f"(target < {TARGET_P99_MS:g} ms)  {'met' if res['p99_met'] else 'NOT met'}")
     v = report["verification"]
@@ -662,6 +718,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15, help="measured seconds per phase")
     parser.add_argument("--warmup", type=float, default=2, help="uncounted seconds before "
                         "each closed loop (default 2)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="phase A alternates ceiling/intake slices this many times, "
+                             "--seconds in total per target (default 3)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers per server")
     parser.add_argument("--worker-class", default="sync", choices=("sync", "gthread"))
     parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
@@ -730,16 +789,30 @@ def main(argv: list[str] | None = None) -> int:
         pgrps = {"app": app_srv.proc.pid, "ceiling": ceil_srv.proc.pid}
 
         common = dict(secret=secret, run_tag=run_tag, server_pgrps=pgrps, procs=procs,
-                      client=args.client)
-        ceiling = run_phase("ceiling", mode="closed", port=ceil_srv.port, path=CEILING_PATH,
-                            stream="c", nworkers=connections, duration=args.seconds,
-                            warmup=args.warmup, rate=0, **common)
-        intake = run_phase("intake", mode="closed", port=app_srv.port, path=INTAKE_PATH,
-                           stream="i", nworkers=connections, duration=args.seconds,
-                           warmup=args.warmup, rate=0, **common)
-        at_rate = run_phase("rate", mode="open", port=app_srv.port, path=INTAKE_PATH,
-                            stream="r", nworkers=args.rate_connections, duration=args.seconds,
-                            warmup=0, rate=args.rate, **common)
+                      client=args.client, dbname=url.database)
+        # Phase A alternates ceiling and intake slices, so load that comes and goes on a
+        # shared machine weighs on both alike; only each target's first slice has a warm-up.
+        slice_s = args.seconds / args.rounds
+        slices: dict[str, list[SliceData]] = {"ceiling": [], "intake": []}
+        for r in range(args.rounds):
+            warm = args.warmup if r == 0 else 0.0
+            for name, srv, path, stream in (("ceiling", ceil_srv, CEILING_PATH, "c"),
+                                            ("intake", app_srv, INTAKE_PATH, "i")):
+                slices[name].append(run_slice(
+                    f"A {name} {r + 1}/{args.rounds}", mode="closed", port=srv.port, path=path,
+                    stream=f"{stream}{r}", nworkers=connections, duration=slice_s, warmup=warm,
+                    rate=0, **common))
+        print("\n== Phase A totals", flush=True)
+        ceiling = summarize("ceiling", slices["ceiling"], mode="closed",
+                            connections=connections, warmup=args.warmup, rate=0)
+        intake = summarize("intake", slices["intake"], mode="closed",
+                           connections=connections, warmup=args.warmup, rate=0)
+        rate_slice = run_slice(f"B intake at {args.rate:g} req/s", mode="open",
+                               port=app_srv.port, path=INTAKE_PATH, stream="r",
+                               nworkers=args.rate_connections, duration=args.seconds,
+                               warmup=0, rate=args.rate, **common)
+        at_rate = summarize("intake at rate", [rate_slice], mode="open",
+                            connections=args.rate_connections, warmup=0, rate=args.rate)
 
         rows = count_rows(url)
         intake_202 = intake["accepted_202_incl_warmup"] + at_rate["accepted_202_incl_warmup"]
@@ -765,6 +838,17 @@ def main(argv: list[str] | None = None) -> int:
             "p99_met": at_rate["latency_ms"]["p99"] < TARGET_P99_MS,
             "non_2xx": errors,
         }
+        # CPU per request of everything on the request path (gunicorn, PostgreSQL, clients):
+        # what the throughput ratio would be on an otherwise idle, CPU-bound machine.
+        def cpu_ms(ph: dict[str, Any]) -> float:
+            c = ph["cpu_seconds"]
+            used = sum(v for k, v in c.items() if k.startswith("gunicorn_"))
+            used += c.get("postgresql", 0.0) + c["clients"]
+            return 1000 * used / max(1, ph["requests"])
+
+        result["cpu_ms_per_request"] = {"ceiling": round(cpu_ms(ceiling), 2),
+                                        "intake": round(cpu_ms(intake), 2)}
+        result["cpu_ratio"] = round(cpu_ms(ceiling) / cpu_ms(intake), 3)
         result["target_met"] = (result["ratio_met"] and result["p99_met"] and errors == 0
                                 and verification["ok"])
         report = {
@@ -787,6 +871,7 @@ def main(argv: list[str] | None = None) -> int:
                 "open_loop_connections": args.rate_connections,
                 "client": args.client,
                 "seconds": args.seconds,
+                "rounds": args.rounds,
                 "warmup_seconds": args.warmup,
                 "gunicorn_app": " ".join(app_srv.cmd[1:]),
                 "gunicorn_ceiling": " ".join(ceil_srv.cmd[1:]),

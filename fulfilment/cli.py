@@ -54,3 +54,16 @@ def flags_seed() -> None:
     seed_flags()
     for flag in list_flags():
         click.echo(f"{flag.key} = {'on' if flag.enabled else 'off'} ({flag.source})")
+
+
+demo_cli = AppGroup("demo", help="Demo data for local runs.")
+
+
+@demo_cli.command("seed")
+@click.option("--count", default=8, show_default=True, type=click.IntRange(1, 10_000))
+def demo_seed(count: int) -> None:
+    """Store COUNT realistic demo orders through the real intake service."""
+    from fulfilment.demo import seed_demo_orders
+
+    ids = seed_demo_orders(count)
+    click.echo(f"{len(ids)} demo orders: {ids[0]} … {ids[-1]}")

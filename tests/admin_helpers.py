@@ -46,9 +46,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def login(
-    client: Any, email: str, password: str = PASSWORD, *, next_url: str | None = None
-) -> Any:
+def login(client: Any, email: str, password: str = PASSWORD, *, next_url: str | None = None) -> Any:
     """GET /login for a CSRF token, then POST the credentials. Returns the POST response."""
     token = csrf_from(client, "/login")
     query = {"next": next_url} if next_url is not None else None

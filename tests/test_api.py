@@ -37,11 +37,7 @@ def _history(app) -> list[tuple[str | None, str, str]]:
 
 
 def _unauthorized(resp) -> bool:
-    return (
-        resp.status_code == 401
-        and resp.is_json
-        and resp.get_json()["error"] == "unauthorized"
-    )
+    return resp.status_code == 401 and resp.is_json and resp.get_json()["error"] == "unauthorized"
 
 
 def test_no_token_is_401(app, client):

@@ -61,29 +61,30 @@ def transition(
 
     now = utcnow()
     details = dict(details or {})
-    order.status = new.value
-    db.session.add(
-        OrderStatusHistory(
-            order_pk=order.id,
-            at=now,
-            from_status=current.value,
-            to_status=new.value,
-            actor=actor,
-            details=details,
-        )
-    )
-    event_type = EVENT_ON_ENTER.get(new)
-    if event_type is not None:
-        db.session.add(
-            OutboxEvent(
-                event_id=new_event_id(),
-                event_type=event_type,
-                order_pk=order.id,
-                payload=order_event_body(event_type, order, at=now, details=details),
-                next_attempt_at=now,
-            )
-        )
     try:
+        with db.session.no_autoflush:  # nothing reaches the database before the flush below
+            order.status = new.value
+            db.session.add(
+                OrderStatusHistory(
+                    order_pk=order.id,
+                    at=now,
+                    from_status=current.value,
+                    to_status=new.value,
+                    actor=actor,
+                    details=details,
+                )
+            )
+            event_type = EVENT_ON_ENTER.get(new)
+            if event_type is not None:
+                db.session.add(
+                    OutboxEvent(
+                        event_id=new_event_id(),
+                        event_type=event_type,
+                        order_pk=order.id,
+                        payload=order_event_body(event_type, order, at=now, details=details),
+                        next_attempt_at=now,
+                    )
+                )
         db.session.flush()
     except StaleDataError:
         db.session.rollback()
