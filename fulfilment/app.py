@@ -107,8 +107,11 @@ def _register_error_handlers(app: Flask) -> None:
         log.error("database error: %s", type(exc).__name__)
         if _wants_json():
             return jsonify(error="unavailable"), 503
-        return render_template("error.html", code=503, message="The database is unavailable. "
-                               "Please try again in a moment."), 503
+        return render_template(
+            "error.html",
+            code=503,
+            message="The database is unavailable. Please try again in a moment.",
+        ), 503
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 from fulfilment.db import utcnow
 from fulfilment.schemas import (
+    NO_PACKAGE,
     Address,
     Customer,
     Item,
-    NO_PACKAGE,
     OrderPlacedEvent,
     Package,
     Payment,
@@ -20,17 +20,35 @@ from fulfilment.schemas import (
 from fulfilment.services.intake import record_order_placed
 
 NAMES = [
-    "Ananya Krishnan", "Rohit Deshmukh", "Priya Nair", "Arjun Mehta", "Kavya Reddy",
-    "Siddharth Iyer", "Meera Joshi", "Vikram Singh", "Aditi Banerjee", "Rahul Gupta",
-    "Sneha Kulkarni", "Farhan Qureshi", "Lakshmi Menon", "Harpreet Kaur", "Nikhil Rao",
+    "Ananya Krishnan",
+    "Rohit Deshmukh",
+    "Priya Nair",
+    "Arjun Mehta",
+    "Kavya Reddy",
+    "Siddharth Iyer",
+    "Meera Joshi",
+    "Vikram Singh",
+    "Aditi Banerjee",
+    "Rahul Gupta",
+    "Sneha Kulkarni",
+    "Farhan Qureshi",
+    "Lakshmi Menon",
+    "Harpreet Kaur",
+    "Nikhil Rao",
 ]
 PLACES = [
-    ("Bengaluru", "Karnataka", "560038"), ("Pune", "Maharashtra", "411002"),
-    ("Mumbai", "Maharashtra", "400050"), ("New Delhi", "Delhi", "110017"),
-    ("Chennai", "Tamil Nadu", "600020"), ("Hyderabad", "Telangana", "500034"),
-    ("Kolkata", "West Bengal", "700019"), ("Kochi", "Kerala", "682020"),
-    ("Jaipur", "Rajasthan", "302001"), ("Ahmedabad", "Gujarat", "380009"),
+    ("Bengaluru", "Karnataka", "560038"),
+    ("Pune", "Maharashtra", "411002"),
+    ("Mumbai", "Maharashtra", "400050"),
+    ("New Delhi", "Delhi", "110017"),
+    ("Chennai", "Tamil Nadu", "600020"),
+    ("Hyderabad", "Telangana", "500034"),
+    ("Kolkata", "West Bengal", "700019"),
+    ("Kochi", "Kerala", "682020"),
+    ("Jaipur", "Rajasthan", "302001"),
+    ("Ahmedabad", "Gujarat", "380009"),
 ]
+STREETS = ["MG Road", "Station Road", "2nd Cross", "Park Street"]
 PRODUCTS = [
     ("TEE-ORG-BLK-M", "Organic Cotton Tee - Black - M", "599.00", "6109", "5"),
     ("MUG-CER-350", "Ceramic Mug 350ml", "300.00", "6912", "12"),
@@ -46,8 +64,14 @@ def make_order(rng: random.Random, number: int, *, minutes_ago: int) -> OrderPla
     city, state, pincode = rng.choice(PLACES)
     lines = rng.sample(PRODUCTS, rng.randint(1, 3))
     items = tuple(
-        Item(sku=s, name=n, quantity=rng.randint(1, 3), unit_price=Decimal(p), hsn=h,
-             tax_rate=Decimal(t))
+        Item(
+            sku=s,
+            name=n,
+            quantity=rng.randint(1, 3),
+            unit_price=Decimal(p),
+            hsn=h,
+            tax_rate=Decimal(t),
+        )
         for s, n, p, h, t in lines
     )
     subtotal = sum((i.unit_price * i.quantity for i in items), Decimal("0"))
@@ -68,9 +92,12 @@ def make_order(rng: random.Random, number: int, *, minutes_ago: int) -> OrderPla
             phone=f"9{rng.randint(100000000, 999999999)}",
         ),
         shipping_address=Address(
-            line1=f"{rng.randint(1, 300)}, {rng.choice(['MG Road', 'Station Road', '2nd Cross', 'Park Street'])}",
+            line1=f"{rng.randint(1, 300)}, {rng.choice(STREETS)}",
             line2=rng.choice([None, "Near City Mall", "Opp. Post Office"]),
-            city=city, state=state, pincode=pincode, country="IN",
+            city=city,
+            state=state,
+            pincode=pincode,
+            country="IN",
         ),
         items=items,
         currency="INR",

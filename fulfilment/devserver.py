@@ -38,9 +38,7 @@ def _prepare(env: dict[str, str]) -> None:
         if db.session.execute(select(func.count()).select_from(User)).scalar_one() == 0:
             password = secrets.token_urlsafe(12)
             create_user("admin@example.in", "admin", password, actor="system:make-run")
-            print(
-                f"• demo login created (shown once): admin@example.in / {password}", flush=True
-            )
+            print(f"• demo login created (shown once): admin@example.in / {password}", flush=True)
         orders = db.session.execute(select(func.count()).select_from(Order)).scalar_one()
         if orders == 0 and env.get("DEMO_ORDERS", "8") != "0":
             ids = seed_demo_orders(int(env.get("DEMO_ORDERS", "8")))
@@ -65,16 +63,30 @@ def main() -> int:
     procs = {
         "worker": subprocess.Popen(
             [sys.executable, "-m", "flask", "--app", "wsgi", "rq", "worker", "--with-scheduler"],
-            cwd=ROOT, env=env,
+            cwd=ROOT,
+            env=env,
         ),
         "web": subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "4", "-b",
-             f"127.0.0.1:{port}", "--no-control-socket", "wsgi:app"],
-            cwd=ROOT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-w",
+                "2",
+                "--threads",
+                "4",
+                "-b",
+                f"127.0.0.1:{port}",
+                "--no-control-socket",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
         ),
     }
-    print(f"\n  Fulfilment is running: http://127.0.0.1:{port}/admin/  (Ctrl-C to stop)\n",
-          flush=True)
+    print(
+        f"\n  Fulfilment is running: http://127.0.0.1:{port}/admin/  (Ctrl-C to stop)\n", flush=True
+    )
 
     stopping = False
 

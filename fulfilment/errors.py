@@ -25,9 +25,7 @@ class InvalidTransition(DomainError):
     code = "invalid_transition"
 
     def __init__(self, order_id: str, current: str, requested: str):
-        super().__init__(
-            f"order {order_id} is {current}; it cannot move to {requested}"
-        )
+        super().__init__(f"order {order_id} is {current}; it cannot move to {requested}")
         self.order_id = order_id
         self.current = current
         self.requested = requested

@@ -27,8 +27,7 @@ def order_event_body(
             "phone": order.customer_phone,
         },
         "items": [
-            {"sku": item.sku, "name": item.name, "quantity": item.quantity}
-            for item in order.items
+            {"sku": item.sku, "name": item.name, "quantity": item.quantity} for item in order.items
         ],
     }
     if event_type == "OrderShipped":

@@ -14,7 +14,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 
 PAISE = Decimal("0.01")
 MONEY_RE = re.compile(r"^(0|[1-9][0-9]{0,9})(\.[0-9]{1,2})?$")
@@ -42,7 +50,7 @@ class MoneyField(fields.Field):
 
 
 class PositiveDecimalField(fields.Field):
-    default_error_messages = {"invalid": "must be a positive decimal string, e.g. \"0.9\""}
+    default_error_messages = {"invalid": 'must be a positive decimal string, e.g. "0.9"'}
 
     def __init__(self, *, maximum: Decimal, **kwargs: Any):
         super().__init__(**kwargs)
@@ -248,9 +256,7 @@ class ItemSchema(BaseSchema):
 class PaymentSchema(BaseSchema):
     status = fields.String(required=True, validate=validate.OneOf(["paid", "pending"]))
     method = fields.String(required=True, validate=validate.OneOf(["prepaid", "cod"]))
-    reference = fields.String(
-        load_default=None, allow_none=True, validate=validate.Length(max=100)
-    )
+    reference = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
 
     @validates_schema
     def prepaid_is_paid(self, data: dict[str, Any], **_: Any) -> None:
@@ -270,7 +276,9 @@ class PackageSchema(BaseSchema):
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> Package:
-        return Package(**{k: data.get(k) for k in ("weight_kg", "length_cm", "breadth_cm", "height_cm")})
+        return Package(
+            **{k: data.get(k) for k in ("weight_kg", "length_cm", "breadth_cm", "height_cm")}
+        )
 
 
 NO_PACKAGE = Package(None, None, None, None)

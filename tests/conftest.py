@@ -25,9 +25,11 @@ APPEND_ONLY = ("order_status_history", "order_notes", "audit_log")
 
 
 def _pg_url(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith(
-        "postgresql://"
-    ) else url
+    return (
+        url.replace("postgresql://", "postgresql+psycopg://", 1)
+        if url.startswith("postgresql://")
+        else url
+    )
 
 
 def base_environ(database_url: str) -> dict[str, str]:

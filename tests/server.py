@@ -28,8 +28,17 @@ def gunicorn(env: dict[str, str], *, workers: int = 4, log: Path | None = None) 
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
-            "--graceful-timeout", "2", "--no-control-socket", "wsgi:app",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--graceful-timeout",
+            "2",
+            "--no-control-socket",
+            "wsgi:app",
         ],
         cwd=ROOT,
         env={**os.environ, **env},

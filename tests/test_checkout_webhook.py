@@ -181,8 +181,8 @@ def test_timestamp_inside_five_minutes_is_accepted(app, client, offset):
 def test_rotated_secret_several_signatures_one_valid_is_accepted(app, client):
     body = _raw()
     headers = signed_headers(app.config["CHECKOUT_WEBHOOK_SECRET"], body)
-    headers["webhook-signature"] = "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= " + (
-        headers["webhook-signature"]
+    headers["webhook-signature"] = (
+        "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= " + (headers["webhook-signature"])
     )
 
     assert client.post("/webhooks/checkout", data=body, headers=headers).status_code == 202

@@ -101,13 +101,19 @@ def test_plain_postgresql_urls_use_psycopg3(tmp_path):
 
 
 def test_missing_setting_stops_start_up_with_one_line(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "DATABASE_", "REDIS_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "DATABASE_", "REDIS_"))
+    }
     env.update({**PRODUCTION, "FULFILMENT_INSTANCE_PATH": str(tmp_path)})
     del env["SHIPROCKET_WEBHOOK_TOKEN"]
 
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
     assert result.returncode != 0

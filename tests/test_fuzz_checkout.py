@@ -26,6 +26,7 @@ json_values = st.recursive(
     max_leaves=12,
 )
 
+
 # Every path in the sample whose value is required or constrained.
 def _paths(doc: Any, prefix: tuple = ()) -> list[tuple]:
     out = []
@@ -81,7 +82,11 @@ def malformed_payloads(draw: Any) -> bytes:
     doc = sample()
     path = draw(st.sampled_from(PATHS))
     if kind == "delete":
-        if path[-2:] == ("shipping_address", "line2") or path[-1] in ("hsn", "tax_rate", "reference"):
+        if path[-2:] == ("shipping_address", "line2") or path[-1] in (
+            "hsn",
+            "tax_rate",
+            "reference",
+        ):
             path = ("order", "customer")  # those are optional: deleting them is valid
         _delete(doc, path)
     else:

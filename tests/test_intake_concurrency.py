@@ -31,7 +31,9 @@ def _fire(base: str, deliveries: list[tuple[bytes, dict[str, str]]]) -> list[int
     def send(delivery: tuple[bytes, dict[str, str]]) -> int:
         body, headers = delivery
         barrier.wait()
-        return requests.post(f"{base}/webhooks/checkout", data=body, headers=headers, timeout=60).status_code
+        return requests.post(
+            f"{base}/webhooks/checkout", data=body, headers=headers, timeout=60
+        ).status_code
 
     with ThreadPoolExecutor(len(deliveries)) as pool:
         return list(pool.map(send, deliveries))

@@ -115,7 +115,9 @@ def test_stale_expected_version_is_a_conflict(app, order_id):
         transition(order, OrderStatus.PROCESSING, actor="a@example.in")
         with pytest.raises(ConcurrentUpdate):
             transition(
-                get_order(order_id), OrderStatus.CANCELLED, actor="b@example.in",
+                get_order(order_id),
+                OrderStatus.CANCELLED,
+                actor="b@example.in",
                 expected_version=seen,
             )
         assert get_order(order_id).status == "processing"

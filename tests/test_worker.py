@@ -37,7 +37,9 @@ def test_job_runs_in_a_simple_worker_with_its_own_app_context(app, order_id):
     with app.app_context():
         job = enqueue("tests.jobs_for_tests.note_from_worker", order_id, job_id="note-1")
         worker = SimpleWorker(
-            [get_queue(DEFAULT)], connection=redis_connection(), job_class=AppJob,
+            [get_queue(DEFAULT)],
+            connection=redis_connection(),
+            job_class=AppJob,
             serializer=JSONSerializer,
         )
     bind_app(app)
@@ -56,7 +58,9 @@ def test_failing_job_is_recorded_as_failed_not_swallowed(app):
     with app.app_context():
         job = enqueue("tests.jobs_for_tests.note_from_worker", "ORD-MISSING", job_id="note-2")
         worker = SimpleWorker(
-            [get_queue(DEFAULT)], connection=redis_connection(), job_class=AppJob,
+            [get_queue(DEFAULT)],
+            connection=redis_connection(),
+            job_class=AppJob,
             serializer=JSONSerializer,
         )
     bind_app(app)
@@ -103,7 +107,11 @@ def test_procfile_worker_command_drains_the_queue_in_a_forked_work_horse(
 
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "rq", "worker", "--burst"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
     assert result.returncode == 0, result.stderr[-2000:]

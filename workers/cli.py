@@ -35,4 +35,6 @@ def worker(queues: tuple[str, ...], burst: bool, with_scheduler: bool, simple: b
         job_class=AppJob,
         serializer=JSONSerializer,
     )
-    w.work(burst=burst, with_scheduler=with_scheduler, logging_level=app.config["LOG_LEVEL"].upper())
+    w.work(
+        burst=burst, with_scheduler=with_scheduler, logging_level=app.config["LOG_LEVEL"].upper()
+    )

@@ -1,1 +1,1 @@
-"""Domain operations. Each owns its transaction and is called by webhooks, API, admin, CLI and jobs."""
+"""Domain operations. Each owns its transaction; webhooks, API, admin, CLI and jobs call them."""

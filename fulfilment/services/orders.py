@@ -106,9 +106,7 @@ def process_order(order_id: str, *, actor: str, expected_version: int | None = N
     """placed → processing ("Mark as Processing"). Needs the fulfilment flag. Commits."""
     require_enabled()
     order = get_order(order_id)
-    return transition(
-        order, OrderStatus.PROCESSING, actor=actor, expected_version=expected_version
-    )
+    return transition(order, OrderStatus.PROCESSING, actor=actor, expected_version=expected_version)
 
 
 def add_note(order_id: str, body: str, *, author: str) -> OrderNote:

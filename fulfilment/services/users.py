@@ -37,9 +37,7 @@ def create_user(email: str, role: str, password: str, *, actor: str) -> User:
         errors["role"] = [f"must be one of {', '.join(ROLES)}"]
     if len(password) < MIN_PASSWORD:
         errors["password"] = [f"must be at least {MIN_PASSWORD} characters"]
-    if not errors and db.session.execute(
-        select(User.id).where(User.email == email)
-    ).first():
+    if not errors and db.session.execute(select(User.id).where(User.email == email)).first():
         errors["email"] = ["a user with this e-mail already exists"]
     if errors:
         raise InvalidInput("cannot create user", errors)
@@ -47,7 +45,10 @@ def create_user(email: str, role: str, password: str, *, actor: str) -> User:
     db.session.add(user)
     db.session.flush()
     record_audit(
-        actor=actor, action="user.create", entity_type="user", entity_id=email,
+        actor=actor,
+        action="user.create",
+        entity_type="user",
+        entity_id=email,
         details={"role": role},
     )
     db.session.commit()
@@ -79,7 +80,10 @@ def issue_token(email: str, *, actor: str) -> str:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     db.session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token), prefix=token[:8]))
     record_audit(
-        actor=actor, action="token.issue", entity_type="user", entity_id=user.email,
+        actor=actor,
+        action="token.issue",
+        entity_type="user",
+        entity_id=user.email,
         details={"prefix": token[:8]},
     )
     db.session.commit()
