@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from fulfilment.config import SECRET_SETTINGS, load_config
 from fulfilment.db import install_sqlite_pragmas
 from fulfilment.extensions import csrf, db, login_manager, migrate
-from fulfilment.logs import configure_logging
+from fulfilment.logs import configure_logging, current_order_id
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -55,8 +55,14 @@ def create_app(
     _register_blueprints(app)
     _register_error_handlers(app)
     _register_cli(app)
+    app.before_request(_reset_log_context)
     app.after_request(_security_headers)
     return app
+
+
+def _reset_log_context() -> None:
+    """A worker thread serves many requests: never let one request's order id tag the next."""
+    current_order_id.set("-")
 
 
 def _init_extensions(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -10,15 +11,18 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
+from redis.exceptions import RedisError
 from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from fulfilment.extensions import db, login_manager
 from fulfilment.models import User
+from fulfilment.queues import redis_connection
 from fulfilment.services.users import authenticate
 
 bp = Blueprint("auth", __name__)
+log = logging.getLogger(__name__)
 
 
 @login_manager.user_loader
@@ -45,15 +49,46 @@ def _safe_next(target: str | None) -> str:
     return cleaned
 
 
+MAX_FAILED_LOGINS = 5
+FAILED_LOGIN_WINDOW_S = 15 * 60
+
+
+def _failure_key(email: str) -> str:
+    return f"login-failures:{request.remote_addr}:{email.strip().lower()}"
+
+
+def _failures(email: str) -> int:
+    try:
+        return int(redis_connection().get(_failure_key(email)) or 0)
+    except (RedisError, OSError) as exc:
+        log.warning("login throttle unavailable: %s", type(exc).__name__)
+        return 0
+
+
+def _record_failure(email: str) -> None:
+    try:
+        pipe = redis_connection().pipeline()
+        pipe.incr(_failure_key(email))
+        pipe.expire(_failure_key(email), FAILED_LOGIN_WINDOW_S)
+        pipe.execute()
+    except (RedisError, OSError) as exc:
+        log.warning("login throttle unavailable: %s", type(exc).__name__)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     form = LoginForm()
     if form.validate_on_submit():
-        user = authenticate(form.email.data or "", form.password.data or "")
+        email = form.email.data or ""
+        if _failures(email) >= MAX_FAILED_LOGINS:
+            flash("Too many failed attempts. Try again in 15 minutes.", "error")
+            return render_template("auth/login.html", form=form), 429
+        user = authenticate(email, form.password.data or "")
         if user is not None:
             session.clear()
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
+        _record_failure(email)
         flash("Wrong e-mail or password.", "error")
     status = 400 if request.method == "POST" else 200
     return render_template("auth/login.html", form=form), status

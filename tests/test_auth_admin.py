@@ -637,3 +637,27 @@ def test_cli_token_for_unknown_user_fails_and_stores_nothing(app, runner):
     assert "nobody@example.in" in result.output
     assert count(app, ApiToken) == 0
     assert count(app, AuditLog) == 0
+
+
+def test_sixth_wrong_password_in_the_window_is_429_even_with_the_right_one(app):
+    from tests.admin_helpers import PASSWORD, csrf_from, make_user
+
+    make_user(app, "slow@example.in", "ops")
+    client = app.test_client()
+    statuses = []
+    for attempt in range(6):
+        password = PASSWORD if attempt == 5 else "wrong-password-1"
+        statuses.append(
+            client.post(
+                "/login",
+                data={
+                    "email": "slow@example.in",
+                    "password": password,
+                    "csrf_token": csrf_from(client),
+                },
+            ).status_code
+        )
+
+    assert statuses == [400, 400, 400, 400, 400, 429]
+    with client.session_transaction() as sess:
+        assert "_user_id" not in sess
