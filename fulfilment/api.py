@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
+from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException
 
-from fulfilment.api_schemas import OrderOut
+from fulfilment.api_schemas import CancelIn, CourierOptionOut, NoteIn, OrderOut, ShipmentRequestIn
 from fulfilment.auth import current_actor
 from fulfilment.errors import (
     ConcurrentUpdate,
@@ -17,8 +18,18 @@ from fulfilment.errors import (
     InvalidTransition,
     OrderNotFound,
 )
-from fulfilment.services.orders import get_order, process_order
+from fulfilment.schemas import AddressSchema, flatten_errors
+from fulfilment.services.orders import add_note, get_order, process_order
+from fulfilment.services.shipments import (
+    CancellationRefused,
+    ShipmentBusy,
+    cancel_order,
+    courier_quote,
+    request_shipment,
+    update_shipping_address,
+)
 from fulfilment.services.users import user_for_token
+from fulfilment.shiprocket.types import RetryableShiprocketError, ShiprocketError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 _order_out = OrderOut()
@@ -53,11 +64,20 @@ def domain_error(exc: DomainError) -> tuple[Response, int]:
         return _error(403, "feature_disabled", detail=str(exc))
     if isinstance(exc, InvalidTransition):
         return _error(409, "invalid_transition", detail=str(exc), current_status=exc.current)
-    if isinstance(exc, ConcurrentUpdate):
-        return _error(409, "conflict", detail=str(exc))
+    if isinstance(exc, ConcurrentUpdate | ShipmentBusy):
+        return _error(409, exc.code, detail=str(exc))
+    if isinstance(exc, CancellationRefused):
+        return _error(409, "shiprocket_refused", detail=exc.reason)
     if isinstance(exc, InvalidInput):
         return _error(422, "validation_failed", detail=str(exc), fields=exc.fields)
     return _error(400, exc.code, detail=str(exc))
+
+
+@bp.errorhandler(ShiprocketError)
+def shiprocket_error(exc: ShiprocketError) -> tuple[Response, int]:
+    if isinstance(exc, RetryableShiprocketError):
+        return _error(503, "shiprocket_unavailable", detail=exc.message)
+    return _error(422, "shiprocket_error", detail=exc.message)
 
 
 @bp.errorhandler(HTTPException)
@@ -74,3 +94,64 @@ def order_detail(order_id: str) -> Response:
 def order_process(order_id: str) -> Response:
     order = process_order(order_id, actor=current_actor())
     return jsonify(_order_out.dump(get_order(order.order_id, full=True)))
+
+
+def _load(schema: Schema) -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if body is None and request.get_data():
+        raise InvalidInput("body is not JSON", {"_body": ["send a JSON object"]})
+    try:
+        return schema.load(body or {})
+    except ValidationError as exc:
+        raise InvalidInput("invalid request", flatten_errors(exc.messages)) from None
+
+
+@bp.get("/orders/<order_id>/couriers")
+def order_couriers(order_id: str) -> Response:
+    quote = courier_quote(order_id)
+    options = []
+    for option in quote.options:
+        doc = CourierOptionOut().dump(option)
+        doc["recommended"] = option.courier_id == quote.recommended_id
+        doc["automatic_choice"] = option.courier_id == quote.chosen_id
+        options.append(doc)
+    return jsonify(
+        order_id=order_id,
+        rule=quote.rule,
+        automatic_choice=quote.chosen_id,
+        reason=quote.reason,
+        options=options,
+    )
+
+
+@bp.post("/orders/<order_id>/shipments")
+def order_ship(order_id: str) -> tuple[Response, int]:
+    data = _load(ShipmentRequestIn())
+    req = request_shipment(order_id, actor=current_actor(), courier_id=data["courier_id"])
+    return jsonify(job_id=req.job_id, shipment_id=req.shipment_id, order_id=order_id), 202
+
+
+@bp.post("/orders/<order_id>/cancel")
+def order_cancel(order_id: str) -> Response:
+    data = _load(CancelIn())
+    cancel_order(
+        order_id,
+        actor=current_actor(),
+        reason=data["reason"],
+        confirmed_by_hand=data["confirmed_by_hand"],
+    )
+    return jsonify(_order_out.dump(get_order(order_id, full=True)))
+
+
+@bp.post("/orders/<order_id>/address")
+def order_address(order_id: str) -> Response:
+    address = _load(AddressSchema())
+    update_shipping_address(order_id, address, actor=current_actor())
+    return jsonify(_order_out.dump(get_order(order_id, full=True)))
+
+
+@bp.post("/orders/<order_id>/notes")
+def order_note(order_id: str) -> tuple[Response, int]:
+    data = _load(NoteIn())
+    add_note(order_id, data["body"], author=current_actor())
+    return jsonify(_order_out.dump(get_order(order_id, full=True))), 201

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from fulfilment.models import Order
 from fulfilment.timefmt import iso_ist
@@ -62,7 +62,7 @@ class OrderOut(Schema):
     payment = fields.Method("_payment")
     package = fields.Method("_package")
     history = fields.List(fields.Nested(HistoryOut))
-    shipment = fields.Constant(None)  # shipments arrive with the shipments issue
+    shipment = fields.Method("_shipment")
     tracking_events = fields.Constant([])
     notes = fields.List(fields.Nested(NoteOut))
 
@@ -79,6 +79,12 @@ class OrderOut(Schema):
             "country": o.ship_country,
         }
 
+    def _shipment(self, o: Order) -> dict[str, Any] | None:
+        sh = o.shipment
+        if sh is None:
+            return None
+        return ShipmentOut().dump(sh)
+
     def _payment(self, o: Order) -> dict[str, str | None]:
         return {
             "status": o.payment_status,
@@ -91,6 +97,59 @@ class OrderOut(Schema):
             k: (None if getattr(o, k) is None else str(getattr(o, k)))
             for k in ("weight_kg", "length_cm", "breadth_cm", "height_cm")
         }
+
+
+class AttemptOut(Schema):
+    requested_at = IstDateTime()
+    requested_by = fields.String()
+    finished_at = IstDateTime()
+    outcome = fields.String()
+    reason = fields.String(allow_none=True)
+
+
+class ShipmentOut(Schema):
+    state = fields.String()
+    awb = fields.String(allow_none=True)
+    courier_id = fields.Integer(allow_none=True)
+    courier_name = fields.String(allow_none=True)
+    courier_rate = MoneyOut()
+    choice_reason = fields.String(allow_none=True)
+    courier_options = fields.List(fields.Dict(), allow_none=True)
+    tracking_url = fields.String(allow_none=True)
+    label_url = fields.String(allow_none=True)
+    pickup_time = fields.String(attribute="pickup_scheduled_at", allow_none=True)
+    shiprocket_order_id = fields.Integer(attribute="sr_order_id", allow_none=True)
+    shiprocket_shipment_id = fields.Integer(attribute="sr_shipment_id", allow_none=True)
+    channel_order_id = fields.String()
+    last_failure = fields.Method("_last_failure")
+    attempts = fields.List(fields.Nested(AttemptOut), attribute="attempt_log")
+
+    def _last_failure(self, sh: Any) -> str | None:
+        from fulfilment.services.shipments import failure_message
+
+        return failure_message(sh.failure_reason) if sh.failure_reason else None
+
+
+class CourierOptionOut(Schema):
+    id = fields.Integer(attribute="courier_id")
+    name = fields.String()
+    rate = MoneyOut()
+    estimated_days = fields.Integer(allow_none=True)
+    etd = fields.String(allow_none=True)
+    rating = fields.Float(allow_none=True)
+
+
+class ShipmentRequestIn(Schema):
+    courier_id = fields.Integer(load_default=None, allow_none=True, strict=True)
+
+
+class CancelIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    confirmed_by_hand = fields.Boolean(load_default=False)
+
+
+class NoteIn(Schema):
+    body = fields.String(required=True, validate=validate.Length(min=1, max=5000))
 
 
 class ErrorOut(Schema):

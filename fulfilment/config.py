@@ -228,6 +228,16 @@ def load_config(environ: Mapping[str, str], instance_path: Path) -> dict[str, An
     cfg["DEFAULT_PACKAGE_HEIGHT_CM"] = optional(
         "DEFAULT_PACKAGE_HEIGHT_CM", _positive_decimal, Decimal("10")
     )
+    # The built-in sandbox (local runs without Shiprocket credentials): `make run` starts it here.
+    cfg["SHIPROCKET_SANDBOX_URL"] = optional(
+        "SHIPROCKET_SANDBOX_URL", _http_url, "http://127.0.0.1:8765"
+    )
+    cfg["SHIPROCKET_CONNECT_TIMEOUT"] = 3.05
+    cfg["SHIPROCKET_READ_TIMEOUT"] = 20.0
+    cfg["SHIPROCKET_MAX_ATTEMPTS"] = 3
+    # How long one shipment job may hold its shipment before a sweep may resume it elsewhere.
+    cfg["SHIPMENT_LEASE_SECONDS"] = 120
+    cfg["SHIPMENT_SWEEP_SECONDS"] = 60
     cfg["LOG_LEVEL"] = optional("LOG_LEVEL", _choice(("debug", "info", "warning", "error")), "info")
 
     # Fixed framework settings.

@@ -272,4 +272,85 @@ class AuditLog(db.Model):
     details: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
 
 
+SHIPMENT_STATES = (
+    "requested",  # queued; nothing sent to Shiprocket yet (or a retry after a failure)
+    "in_progress",  # a job is working through the steps; ids are stored as each is known
+    "failed",  # the last attempt failed for good; ops fix and retry
+    "completed",  # AWB, pickup and label done; the order is shipped
+    "cancelled",  # cancelled in Shiprocket (or confirmed cancelled by hand)
+)
+
+
+class Shipment(db.Model):
+    """The order's Shiprocket shipment: one row per order, resumable step by step.
+
+    Every Shiprocket id is stored as soon as it is known, so a re-run (after a crash, a retry or
+    a sweep) resumes where the last run stopped instead of creating anything twice.
+    """
+
+    __tablename__ = "shipments"
+    __table_args__ = (
+        CheckConstraint(_in("state", SHIPMENT_STATES), name="state_valid"),
+        Index("ix_shipments_state_updated_at", "state", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_pk: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="requested")
+    # Our stable channel order id at Shiprocket; suffixed (-r2, -r3…) only when Shiprocket's
+    # copy was cancelled and a new one must be created.
+    channel_order_id: Mapped[str] = mapped_column(String(50), unique=True)
+    sr_order_id: Mapped[int | None] = mapped_column(BigInteger)
+    sr_shipment_id: Mapped[int | None] = mapped_column(BigInteger)
+    requested_courier_id: Mapped[int | None] = mapped_column(Integer)
+    requested_by: Mapped[str] = mapped_column(String(254), default="system")
+    courier_id: Mapped[int | None] = mapped_column(Integer)
+    courier_name: Mapped[str | None] = mapped_column(String(100))
+    courier_rate: Mapped[Decimal | None] = mapped_column(Money)
+    courier_options: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONDoc)
+    choice_reason: Mapped[str | None] = mapped_column(String(200))
+    awb: Mapped[str | None] = mapped_column(String(40), unique=True)
+    tracking_url: Mapped[str | None] = mapped_column(String(300))
+    pickup_scheduled_at: Mapped[str | None] = mapped_column(String(40))
+    pickup_token: Mapped[str | None] = mapped_column(String(200))
+    label_url: Mapped[str | None] = mapped_column(String(500))
+    address_sync_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The database guard: one job works on a shipment at a time, until its lease expires.
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    order: Mapped[Order] = relationship(backref=db.backref("shipment", uselist=False))
+    attempt_log: Mapped[list[ShipmentAttempt]] = relationship(
+        order_by="ShipmentAttempt.id", viewonly=True
+    )
+
+
+class ShipmentAttempt(db.Model):
+    """One try at generating the shipment: who asked, how it ended and why."""
+
+    __tablename__ = "shipment_attempts"
+    __table_args__ = (
+        CheckConstraint(
+            _in("outcome", ("queued", "running", "succeeded", "failed", "retrying")),
+            name="outcome_valid",
+        ),
+        Index("ix_shipment_attempts_shipment_id_id", "shipment_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"))
+    requested_by: Mapped[str] = mapped_column(String(254))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[str] = mapped_column(String(16), default="queued")
+    reason: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[str | None] = mapped_column(String(100))
+
+    shipment: Mapped[Shipment] = relationship()
+
+
 APPEND_ONLY_TABLES = ("order_status_history", "order_notes", "audit_log")

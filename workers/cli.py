@@ -2,14 +2,49 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import AppGroup
+from redis.exceptions import RedisError
 from rq import SimpleWorker, Worker
+from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
 
-from fulfilment.queues import ALL_QUEUES, get_queue, redis_connection
+from fulfilment.queues import ALL_QUEUES, DEFAULT, enqueue, get_queue, redis_connection
 from workers.runner import AppJob, bind_app
+
+log = logging.getLogger(__name__)
+
+
+def _start_sweeper(app: Flask, interval: float) -> threading.Thread:
+    """Every `interval` s, queue the shipment sweep once (a unique job id across all workers)."""
+
+    def loop() -> None:
+        while True:
+            time.sleep(interval)
+            with app.app_context():
+                try:
+                    enqueue(
+                        "workers.jobs.sweep_shipments",
+                        queue=DEFAULT,
+                        job_id="sweep-shipments",
+                        unique=True,
+                        result_ttl=0,
+                        failure_ttl=3600,
+                    )
+                except DuplicateJobError:
+                    log.debug("sweep already queued")
+                except RedisError as exc:
+                    log.warning("could not queue the sweep: %s", type(exc).__name__)
+
+    thread = threading.Thread(target=loop, name="shipment-sweeper", daemon=True)
+    thread.start()
+    return thread
+
 
 rq_cli = AppGroup("rq", help="Run RQ workers on the project's queues.")
 
@@ -28,6 +63,8 @@ def worker(queues: tuple[str, ...], burst: bool, with_scheduler: bool, simple: b
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     bind_app(app)
+    if with_scheduler:
+        _start_sweeper(app, app.config["SHIPMENT_SWEEP_SECONDS"])
     cls = SimpleWorker if simple else Worker
     w = cls(
         qs,
