@@ -59,6 +59,14 @@ def main() -> int:
         env["REDIS_URL"] = embedded.url
         print(f"• embedded Redis stand-in on {embedded.url}", flush=True)
 
+    sandbox = None
+    if not env.get("SHIPROCKET_EMAIL"):
+        from fulfilment.shiprocket.sandbox import SandboxServer
+
+        sandbox = SandboxServer(latency_ms=int(env.get("SANDBOX_LATENCY_MS", "150"))).start()
+        env["SHIPROCKET_SANDBOX_URL"] = sandbox.url
+        print(f"• Shiprocket sandbox on {sandbox.url} (no SHIPROCKET_EMAIL set)", flush=True)
+
     _prepare(env)
     procs = {
         "worker": subprocess.Popen(
@@ -113,6 +121,8 @@ def main() -> int:
             proc.kill()
     if embedded is not None:
         embedded.stop()
+    if sandbox is not None:
+        sandbox.stop()
     return status
 
 
