@@ -661,3 +661,17 @@ def test_sixth_wrong_password_in_the_window_is_429_even_with_the_right_one(app):
     assert statuses == [400, 400, 400, 400, 400, 429]
     with client.session_transaction() as sess:
         assert "_user_id" not in sess
+
+
+@pytest.mark.parametrize(("sandbox", "shown"), [(True, True), (False, False)])
+def test_sandbox_marker_shows_when_shipments_go_to_the_sandbox(make_app, sandbox, shown):
+    from tests.admin_helpers import login, make_user
+
+    app = make_app(SHIPROCKET_SANDBOX=sandbox)
+    make_user(app, "viewer@example.in", "viewer")
+    client = app.test_client()
+    login(client, "viewer@example.in")
+
+    page = client.get("/admin/").get_data(as_text=True)
+
+    assert ("SANDBOX" in page) is shown
