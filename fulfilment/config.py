@@ -119,6 +119,12 @@ def _positive_decimal(name: str, raw: str) -> Decimal:
     return value
 
 
+def _positive_int(name: str, raw: str) -> int:
+    if not raw.strip().isdigit() or int(raw) <= 0:
+        raise ConfigError(f"{name} must be a positive whole number, got {raw!r}")
+    return int(raw)
+
+
 def _url_list(name: str, raw: str) -> list[str]:
     return [_http_url(name, item) for item in raw.split(",") if item.strip()]
 
@@ -236,8 +242,8 @@ def load_config(environ: Mapping[str, str], instance_path: Path) -> dict[str, An
     cfg["SHIPROCKET_READ_TIMEOUT"] = 20.0
     cfg["SHIPROCKET_MAX_ATTEMPTS"] = 3
     # How long one shipment job may hold its shipment before a sweep may resume it elsewhere.
-    cfg["SHIPMENT_LEASE_SECONDS"] = 120
-    cfg["SHIPMENT_SWEEP_SECONDS"] = 60
+    cfg["SHIPMENT_LEASE_SECONDS"] = optional("SHIPMENT_LEASE_SECONDS", _positive_int, 120)
+    cfg["SHIPMENT_SWEEP_SECONDS"] = optional("SHIPMENT_SWEEP_SECONDS", _positive_int, 60)
     cfg["LOG_LEVEL"] = optional("LOG_LEVEL", _choice(("debug", "info", "warning", "error")), "info")
 
     # Fixed framework settings.
