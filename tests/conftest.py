@@ -18,6 +18,8 @@ from sqlalchemy import create_engine, text
 from fulfilment import create_app
 from fulfilment.extensions import db
 
+pytest_plugins = ["tests.shipping_helpers"]  # sandbox, ship_app, sleeps fixtures
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or None
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL") or None
 

@@ -35,7 +35,9 @@ class Sandbox:
 
     def set_status(self, shipment_id: int, status: str) -> None:
         requests.post(
-            f"{self.url}/_sandbox/shipments/{shipment_id}/status", json={"status": status}, timeout=5
+            f"{self.url}/_sandbox/shipments/{shipment_id}/status",
+            json={"status": status},
+            timeout=5,
         ).raise_for_status()
 
     def orders_for(self, channel_prefix: str) -> list[dict[str, Any]]:
@@ -87,7 +89,9 @@ def ship_app(make_app: Any, sandbox: Sandbox, redis_conn: Any, sleeps: SleepReco
     )
 
 
-def place(app: Any, order_id: str, *, pincode: str = "560038", cod: bool = False, **order: Any) -> str:
+def place(
+    app: Any, order_id: str, *, pincode: str = "560038", cod: bool = False, **order: Any
+) -> str:
     payload = sample("order_placed_cod" if cod else "order_placed")
     payload["event_id"] = f"evt_{order_id}"
     payload["order"]["order_id"] = order_id
@@ -120,7 +124,9 @@ def run_worker(app: Any) -> None:
     worker.work(burst=True)
 
 
-def ship(app: Any, order_id: str, *, courier_id: int | None = None, actor: str = "ops@example.in") -> Any:
+def ship(
+    app: Any, order_id: str, *, courier_id: int | None = None, actor: str = "ops@example.in"
+) -> Any:
     from fulfilment.services.shipments import request_shipment
 
     with app.app_context():

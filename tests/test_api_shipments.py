@@ -1,17 +1,14 @@
-"""API routes for shipments (contract §6): couriers, shipments (202 + job), cancel, address, notes."""
+"""API routes for shipments (contract §6): couriers, shipments, cancel, address, notes."""
 
 from __future__ import annotations
 
 from tests.admin_helpers import bearer, user_with_token
-from tests.shipping_helpers import (  # noqa: F401  (fixtures)
+from tests.shipping_helpers import (
     load,
     place,
     place_processing,
     run_worker,
-    sandbox,
     ship,
-    ship_app,
-    sleeps,
 )
 
 

@@ -79,7 +79,11 @@ def order(**kw):
         ship_pincode="560038",
         items=[
             SimpleNamespace(
-                sku="TEE", name="Tee", quantity=2, unit_price=Decimal("599"), tax_rate=None,
+                sku="TEE",
+                name="Tee",
+                quantity=2,
+                unit_price=Decimal("599"),
+                tax_rate=None,
                 hsn="6109",
             )
         ],
@@ -109,7 +113,11 @@ def test_mapping_fills_shiprocket_fields_and_notes_defaults():
     assert p["order_date"] == "2026-11-24 10:15"  # India time
     assert p["payment_method"] == "COD" and p["sub_total"] == "1198.00"
     assert p["order_items"][0] == {
-        "name": "Tee", "sku": "TEE", "units": 2, "selling_price": "599.00", "tax": "",
+        "name": "Tee",
+        "sku": "TEE",
+        "units": 2,
+        "selling_price": "599.00",
+        "tax": "",
         "hsn": 6109,
     }
     assert (p["weight"], p["length"], p["breadth"], p["height"]) == ("0.5", "20", "15", "10")

@@ -16,7 +16,7 @@ from redis import Redis
 from fulfilment.embedded_redis import EmbeddedRedis
 from fulfilment.services.shipments import request_shipment, sweep_stalled_shipments
 from tests.conftest import TEST_REDIS_URL
-from tests.shipping_helpers import load, place_processing, sandbox  # noqa: F401
+from tests.shipping_helpers import load, place_processing
 
 ROOT = Path(__file__).resolve().parent.parent
 LEASE_S = 2
@@ -81,7 +81,8 @@ def test_kill_9_during_each_step_then_a_new_worker_makes_one_order_and_one_awb(
         "LOG_LEVEL": "warning",
     }
     app = make_app(
-        {k: env[k] for k in ("SHIPROCKET_SANDBOX_URL", "SHIPMENT_LEASE_SECONDS", "SHIPMENT_SWEEP_SECONDS")},
+        {k: env[k] for k in ("SHIPROCKET_SANDBOX_URL", "SHIPMENT_LEASE_SECONDS")}
+        | {"SHIPMENT_SWEEP_SECONDS": "1"},
         REDIS_CONNECTION_FACTORY=lambda: Redis.from_url(redis_url),
     )
     order_id = place_processing(app, "ORD-KILL")

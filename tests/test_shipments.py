@@ -16,14 +16,11 @@ from fulfilment.services.shipments import (
     request_shipment,
     update_shipping_address,
 )
-from tests.shipping_helpers import (  # noqa: F401  (fixtures)
+from tests.shipping_helpers import (
     load,
     place,
     place_processing,
-    sandbox,
     ship,
-    ship_app,
-    sleeps,
 )
 
 
@@ -137,8 +134,7 @@ def test_unserviceable_pincode_fails_visibly_and_order_stays_processing(ship_app
     assert order["status"] == "processing"
     assert order["shipment"]["state"] == "failed"
     assert order["shipment"]["last_failure"] == (
-        "Shipment generation failed: no courier serves 111111. "
-        "Please verify address and try again."
+        "Shipment generation failed: no courier serves 111111. Please verify address and try again."
     )
     assert order["shipment"]["attempts"][-1]["outcome"] == "failed"
     assert sandbox.calls("/courier/assign/awb") == []
@@ -182,9 +178,11 @@ def test_create_500_is_retried_then_succeeds(ship_app, sandbox, sleeps):
     assert len(sandbox.orders_for("ORD-SBX500-1")) == 1
     # A 500 on a POST may have taken effect: the job looks the order up before creating again.
     assert len(sandbox.calls("/orders/create/adhoc")) == 2
-    assert len(sandbox.calls("/orders?search=")) + len(
-        [c for c in sandbox.state()["calls"] if c["path"].endswith("/orders")]
-    ) >= 1
+    assert (
+        len(sandbox.calls("/orders?search="))
+        + len([c for c in sandbox.state()["calls"] if c["path"].endswith("/orders")])
+        >= 1
+    )
 
 
 def test_create_429_waits_retry_after_then_succeeds(ship_app, sandbox, sleeps):
@@ -266,7 +264,9 @@ def test_token_expiry_between_shipments_relogs_once_and_fails_nothing(ship_app, 
         ("ship_city", "A" * 31, "shipping_address.city"),
     ],
 )
-def test_invalid_address_is_caught_before_any_shiprocket_call(ship_app, sandbox, column, value, field):
+def test_invalid_address_is_caught_before_any_shiprocket_call(
+    ship_app, sandbox, column, value, field
+):
     place_processing(ship_app, "ORD-BAD")
     with ship_app.app_context():
         order = db.session.execute(select(Order).where(Order.order_id == "ORD-BAD")).scalar_one()
@@ -382,9 +382,7 @@ def test_shipped_order_cancelled_by_hand_needs_confirmation(ship_app, sandbox):
     sandbox.set_status(remote["shipment_id"], "PICKED UP")
 
     with ship_app.app_context():
-        cancel_order(
-            "ORD-C4", actor="ops@example.in", reason="RTO agreed", confirmed_by_hand=True
-        )
+        cancel_order("ORD-C4", actor="ops@example.in", reason="RTO agreed", confirmed_by_hand=True)
 
     order = load(ship_app, "ORD-C4")
     assert order["status"] == "cancelled"
