@@ -136,12 +136,13 @@ def _register_error_handlers(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    from fulfilment.cli import demo_cli, flags_cli, users_cli
+    from fulfilment.cli import demo_cli, flags_cli, shipments_cli, users_cli
     from workers.cli import rq_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(flags_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(shipments_cli)
     app.cli.add_command(rq_cli)
 
 

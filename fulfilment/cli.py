@@ -67,3 +67,15 @@ def demo_seed(count: int) -> None:
 
     ids = seed_demo_orders(count)
     click.echo(f"{len(ids)} demo orders: {ids[0]} … {ids[-1]}")
+
+
+shipments_cli = AppGroup("shipments", help="Shiprocket shipments.")
+
+
+@shipments_cli.command("sweep")
+def shipments_sweep() -> None:
+    """Re-queue shipments left mid-way (a killed worker, a lost job)."""
+    from fulfilment.services.shipments import sweep_stalled_shipments
+
+    ids = sweep_stalled_shipments()
+    click.echo(f"re-queued {len(ids)} stalled shipment(s)")

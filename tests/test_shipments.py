@@ -387,3 +387,45 @@ def test_shipped_order_cancelled_by_hand_needs_confirmation(ship_app, sandbox):
     order = load(ship_app, "ORD-C4")
     assert order["status"] == "cancelled"
     assert "by hand" in order["history"][-1]["details"]["shiprocket"]
+
+
+def test_shiprocket_down_longer_than_the_call_retries_is_left_to_rq_retry_then_ships(
+    ship_app, sandbox
+):
+    from rq.job import Job
+
+    from fulfilment.queues import SHIPMENTS, get_queue
+    from tests.shipping_helpers import run_worker
+
+    place_processing(ship_app, "ORD-DOWN")
+    sandbox.fault("/courier/serviceability/", "500", times=3)  # every in-call try fails
+
+    ship(ship_app, "ORD-DOWN")
+
+    order = load(ship_app, "ORD-DOWN")
+    assert order["status"] == "processing"
+    assert order["shipment"]["attempts"][-1]["outcome"] == "retrying"
+    with ship_app.app_context():
+        queue = get_queue(SHIPMENTS)
+        registry = queue.scheduled_job_registry
+        (job_id,) = registry.get_job_ids()  # RQ's Retry scheduled the whole job again
+        job = Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer)
+        registry.remove(job)
+        queue.enqueue_job(job)  # what the scheduler does when the interval is up
+    run_worker(ship_app)
+
+    order = load(ship_app, "ORD-DOWN")
+    assert order["status"] == "shipped"
+    assert order["shipment"]["attempts"][-1]["outcome"] == "succeeded"
+    assert len(sandbox.orders_for("ORD-DOWN")) == 1
+
+
+def test_connection_dropped_after_pickup_was_scheduled_still_ships_once(ship_app, sandbox):
+    place_processing(ship_app, "ORD-DROP")
+    sandbox.fault("/courier/generate/pickup", "drop_after", times=1)
+
+    ship(ship_app, "ORD-DROP")
+
+    assert load(ship_app, "ORD-DROP")["status"] == "shipped"
+    (remote,) = sandbox.orders_for("ORD-DROP")
+    assert sandbox.state()["awbs_assigned"][str(remote["shipment_id"])] == 1

@@ -13,6 +13,7 @@ No duplicates, ever:
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -284,11 +285,12 @@ def run_shipment(shipment_id: int, *, job_id: str, final_try: bool = True) -> st
         _run_steps(sh, order, attempt, client)
         return "shipped"
     except (PermanentShiprocketError, InvalidInput) as exc:
-        _fail(sh, attempt, _reason(exc))
+        _fail(sh, attempt, _reason(exc), answer=getattr(exc, "body", None))
         return "failed"
     except RetryableShiprocketError as exc:
         if final_try:
-            _fail(sh, attempt, f"Shiprocket did not answer after several tries ({exc.message})")
+            reason = f"Shiprocket did not answer after several tries ({exc.message})"
+            _fail(sh, attempt, reason, answer=exc.body)
             return "failed"
         attempt.outcome = "retrying"
         attempt.reason = exc.message
@@ -487,7 +489,7 @@ def _complete(sh: Shipment, order: Order, attempt: ShipmentAttempt) -> None:
     log.info("shipped with AWB %s", sh.awb, extra={"order_id": order.order_id})
 
 
-def _fail(sh: Shipment, attempt: ShipmentAttempt, reason: str) -> None:
+def _fail(sh: Shipment, attempt: ShipmentAttempt, reason: str, *, answer: Any = None) -> None:
     sh.state = "failed"
     sh.failure_reason = reason
     sh.lease_owner = None
@@ -496,7 +498,12 @@ def _fail(sh: Shipment, attempt: ShipmentAttempt, reason: str) -> None:
     attempt.reason = reason
     attempt.finished_at = utcnow()
     db.session.commit()
-    log.warning("shipment failed: %s", reason, extra={"order_id": sh.order.order_id})
+    log.warning(
+        "shipment failed: %s; Shiprocket answered: %.500s",
+        reason,
+        json.dumps(answer, default=str) if answer is not None else "-",
+        extra={"order_id": sh.order.order_id},
+    )
 
 
 # ---------------------------------------------------------------- sweep
