@@ -613,9 +613,8 @@ def cancel_order(
             details["shiprocket"] = f"cancelled in Shiprocket by hand, confirmed by {actor}"
         else:
             _cancel_at_shiprocket(order_id, sh, actor)
-            details["shiprocket"] = (
-                f"Shiprocket order {sh.sr_order_id} cancelled"
-                + (f" (AWB {sh.awb})" if sh.awb else "")
+            details["shiprocket"] = f"Shiprocket order {sh.sr_order_id} cancelled" + (
+                f" (AWB {sh.awb})" if sh.awb else ""
             )
         sh.state = "cancelled"
     elif order.status == OrderStatus.SHIPPED and not confirmed_by_hand:
