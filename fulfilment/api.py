@@ -8,7 +8,14 @@ from flask import Blueprint, Response, g, jsonify, request
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException
 
-from fulfilment.api_schemas import CancelIn, CourierOptionOut, NoteIn, OrderOut, ShipmentRequestIn
+from fulfilment.api_schemas import (
+    BatchIn,
+    CancelIn,
+    CourierOptionOut,
+    NoteIn,
+    OrderOut,
+    ShipmentRequestIn,
+)
 from fulfilment.auth import current_actor
 from fulfilment.errors import (
     ConcurrentUpdate,
@@ -19,6 +26,7 @@ from fulfilment.errors import (
     OrderNotFound,
 )
 from fulfilment.schemas import AddressSchema, flatten_errors
+from fulfilment.services.batches import BatchNotFound, batch_progress, create_batch
 from fulfilment.services.orders import add_note, get_order, process_order
 from fulfilment.services.shipments import (
     CancellationRefused,
@@ -58,7 +66,7 @@ def authenticate_bearer() -> tuple[Response, int] | None:
 
 @bp.errorhandler(DomainError)
 def domain_error(exc: DomainError) -> tuple[Response, int]:
-    if isinstance(exc, OrderNotFound):
+    if isinstance(exc, OrderNotFound | BatchNotFound):
         return _error(404, "not_found", detail=str(exc))
     if isinstance(exc, FeatureDisabled):
         return _error(403, "feature_disabled", detail=str(exc))
@@ -155,3 +163,17 @@ def order_note(order_id: str) -> tuple[Response, int]:
     data = _load(NoteIn())
     add_note(order_id, data["body"], author=current_actor())
     return jsonify(_order_out.dump(get_order(order_id, full=True))), 201
+
+
+@bp.post("/batches")
+def batch_create() -> tuple[Response, int]:
+    data = _load(BatchIn())
+    batch = create_batch(
+        data["order_ids"], actor=current_actor(), courier_rule=data["courier_rule"]
+    )
+    return jsonify(batch_id=batch.id), 202
+
+
+@bp.get("/batches/<int:batch_id>")
+def batch_detail(batch_id: int) -> Response:
+    return jsonify(batch_progress(batch_id).as_dict())

@@ -152,6 +152,19 @@ class NoteIn(Schema):
     body = fields.String(required=True, validate=validate.Length(min=1, max=5000))
 
 
+class BatchIn(Schema):
+    order_ids = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)),
+        required=True,
+        validate=validate.Length(min=1, max=500),
+    )
+    courier_rule = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(["cheapest", "fastest", "recommended", "best_rated"]),
+    )
+
+
 class ErrorOut(Schema):
     error = fields.String(required=True)
     detail = fields.String()

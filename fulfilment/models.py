@@ -292,6 +292,7 @@ class Shipment(db.Model):
     __table_args__ = (
         CheckConstraint(_in("state", SHIPMENT_STATES), name="state_valid"),
         Index("ix_shipments_state_updated_at", "state", "updated_at"),
+        Index("ix_shipments_courier_name", "courier_name"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -349,8 +350,54 @@ class ShipmentAttempt(db.Model):
     outcome: Mapped[str] = mapped_column(String(16), default="queued")
     reason: Mapped[str | None] = mapped_column(Text)
     job_id: Mapped[str | None] = mapped_column(String(100))
+    courier_rule: Mapped[str | None] = mapped_column(String(16))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
 
     shipment: Mapped[Shipment] = relationship()
+
+
+class Batch(db.Model):
+    """Shipments for many orders at once; progress lives in the database (survives reloads)."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    courier_rule: Mapped[str | None] = mapped_column(String(16))
+    retry_of: Mapped[int | None] = mapped_column(ForeignKey("batches.id"))
+
+    items: Mapped[list[BatchItem]] = relationship(order_by="BatchItem.id", viewonly=True)
+
+
+class BatchItem(db.Model):
+    __tablename__ = "batch_items"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "order_pk", name="uq_batch_items_batch_order"),
+        CheckConstraint(_in("state", ("pending", "succeeded", "failed")), name="state_valid"),
+        Index("ix_batch_items_order_pk", "order_pk"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"))
+    order_pk: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    order: Mapped[Order] = relationship()
+
+
+class SavedView(db.Model):
+    """A named set of dashboard filters shared by the team ("Failed shipments", …)."""
+
+    __tablename__ = "saved_views"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    query: Mapped[str] = mapped_column(String(1000))
+    created_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 APPEND_ONLY_TABLES = ("order_status_history", "order_notes", "audit_log")

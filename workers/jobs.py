@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rq import get_current_job
 
+from fulfilment.services import batches
 from fulfilment.services.shipments import run_shipment, sweep_stalled_shipments
 
 
@@ -18,3 +19,8 @@ def create_shipment(shipment_id: int) -> str:
 def sweep_shipments() -> int:
     """Re-queue shipments left mid-way by a killed worker or a lost job."""
     return len(sweep_stalled_shipments())
+
+
+def start_batch(batch_id: int) -> int:
+    """Fan a batch out: one shipment job per order."""
+    return batches.start_batch(batch_id)

@@ -30,7 +30,7 @@ from fulfilment.carriers import choose_carrier, option_to_json
 from fulfilment.db import utcnow
 from fulfilment.errors import ConcurrentUpdate, DomainError, InvalidInput, InvalidTransition
 from fulfilment.extensions import db
-from fulfilment.models import Order, Shipment, ShipmentAttempt
+from fulfilment.models import BatchItem, Order, Shipment, ShipmentAttempt
 from fulfilment.queues import SHIPMENTS, enqueue
 from fulfilment.services.audit import record_audit
 from fulfilment.services.flags import require_enabled
@@ -120,7 +120,12 @@ def _lease_active(sh: Shipment, now: datetime | None = None) -> bool:
 
 
 def request_shipment(
-    order_id: str, *, actor: str, courier_id: int | None = None
+    order_id: str,
+    *,
+    actor: str,
+    courier_id: int | None = None,
+    courier_rule: str | None = None,
+    batch_id: int | None = None,
 ) -> ShipmentRequest:
     """Queues shipment generation for a `processing` order. Commits, then enqueues.
 
@@ -135,6 +140,8 @@ def request_shipment(
 
     sh = order.shipment
     if sh is not None and sh.state in ACTIVE and _lease_active(sh):
+        if batch_id is not None:
+            raise ShipmentBusy(order_id)
         running = sh.attempt_log[-1] if sh.attempt_log else None
         return ShipmentRequest(order_id, sh.id, (running.job_id if running else "") or "")
     if sh is not None and sh.state in ("completed", "cancelled"):
@@ -151,13 +158,25 @@ def request_shipment(
     sh.requested_by = actor
     sh.failure_reason = None
     sh.attempts = (sh.attempts or 0) + 1
-    attempt = ShipmentAttempt(shipment=sh, requested_by=actor, outcome="queued")
+    attempt = ShipmentAttempt(
+        shipment=sh,
+        requested_by=actor,
+        outcome="queued",
+        courier_rule=courier_rule,
+        batch_id=batch_id,
+    )
     db.session.add(attempt)
     try:
         db.session.flush()
     except IntegrityError:  # a concurrent first request made the row: use it
         db.session.rollback()
-        return request_shipment(order_id, actor=actor, courier_id=courier_id)
+        return request_shipment(
+            order_id,
+            actor=actor,
+            courier_id=courier_id,
+            courier_rule=courier_rule,
+            batch_id=batch_id,
+        )
     attempt.job_id = f"ship-{sh.id}-{attempt.id}"
     db.session.commit()
     _enqueue(sh.id, attempt.job_id)
@@ -313,7 +332,7 @@ def _run_steps(sh: Shipment, order: Order, attempt: ShipmentAttempt, client: Any
         try:
             _ensure_sr_order(sh, order, client, look_up_first=look_up)
             _push_address(sh, order, client)
-            _ensure_courier(sh, order, client)
+            _ensure_courier(sh, order, client, rule=attempt.courier_rule)
             _ensure_awb(sh, client)
             _ensure_pickup(sh, client)
             _ensure_label(sh, client)
@@ -391,13 +410,13 @@ def _push_address(sh: Shipment, order: Order, client: Any) -> None:
     _save(sh)
 
 
-def _ensure_courier(sh: Shipment, order: Order, client: Any) -> None:
+def _ensure_courier(sh: Shipment, order: Order, client: Any, *, rule: str | None) -> None:
     if sh.courier_id is not None:
         return
     quote = _serviceability(order)
     choice = choose_carrier(
         quote.options,
-        rule=current_app.config["CARRIER_RULE"],
+        rule=rule or current_app.config["CARRIER_RULE"],
         recommended_id=quote.recommended_courier_id,
         override_id=sh.requested_courier_id,
         actor=sh.requested_by,
@@ -485,8 +504,21 @@ def _complete(sh: Shipment, order: Order, attempt: ShipmentAttempt) -> None:
     }
     if notes:
         details["notes"] = notes
+    _settle_batch_item(attempt, order.id, "succeeded", f"AWB {sh.awb}")
     transition(order, OrderStatus.SHIPPED, actor=sh.requested_by, details=details)
     log.info("shipped with AWB %s", sh.awb, extra={"order_id": order.order_id})
+
+
+def _settle_batch_item(attempt: ShipmentAttempt, order_pk: int, state: str, reason: str) -> None:
+    """Record the outcome on the batch that asked for this attempt (same transaction)."""
+    if attempt.batch_id is None:
+        return
+    db.session.execute(
+        update(BatchItem)
+        .where(BatchItem.batch_id == attempt.batch_id, BatchItem.order_pk == order_pk)
+        .values(state=state, reason=reason, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _fail(sh: Shipment, attempt: ShipmentAttempt, reason: str, *, answer: Any = None) -> None:
@@ -497,6 +529,7 @@ def _fail(sh: Shipment, attempt: ShipmentAttempt, reason: str, *, answer: Any = 
     attempt.outcome = "failed"
     attempt.reason = reason
     attempt.finished_at = utcnow()
+    _settle_batch_item(attempt, sh.order_pk, "failed", reason)
     db.session.commit()
     log.warning(
         "shipment failed: %s; Shiprocket answered: %.500s",
