@@ -48,10 +48,13 @@ flags_cli = AppGroup("flags", help="Feature flags.")
 
 @flags_cli.command("seed")
 def flags_seed() -> None:
-    """Store each flag's environment value unless an admin has set it (idempotent)."""
+    """Store flag seeds from the environment (unless an admin set them) and the team's starting
+    saved views. Idempotent."""
+    from fulfilment.admin.orders import seed_saved_views
     from fulfilment.services.flags import list_flags, seed_flags
 
     seed_flags()
+    seed_saved_views()
     for flag in list_flags():
         click.echo(f"{flag.key} = {'on' if flag.enabled else 'off'} ({flag.source})")
 

@@ -268,4 +268,4 @@ def engine_options(url: str) -> dict[str, Any]:
         # A generous busy timeout lets concurrent writers (web + worker) queue instead of
         # failing with "database is locked"; WAL is switched on per connection in db.py.
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10, "pool_timeout": 5}
+    return {"pool_pre_ping": False, "pool_size": 5, "max_overflow": 10, "pool_timeout": 5}

@@ -24,6 +24,7 @@ def _prepare(env: dict[str, str]) -> None:
     from flask_migrate import upgrade
 
     from fulfilment import create_app
+    from fulfilment.admin.orders import seed_saved_views
     from fulfilment.demo import seed_demo_orders
     from fulfilment.extensions import db
     from fulfilment.models import Order, User
@@ -35,6 +36,7 @@ def _prepare(env: dict[str, str]) -> None:
         print("• migrating the database …", flush=True)
         upgrade(directory=str(ROOT / "migrations"))
         seed_flags()
+        seed_saved_views()
         if db.session.execute(select(func.count()).select_from(User)).scalar_one() == 0:
             password = secrets.token_urlsafe(12)
             create_user("admin@example.in", "admin", password, actor="system:make-run")

@@ -1,0 +1,73 @@
+"""Shared admin pieces: access control, home, feature flags and the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import AdminIndexView, BaseView, expose
+from flask_admin.contrib.sqla import ModelView
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+
+from fulfilment.auth import current_actor, role_at_least
+from fulfilment.services.flags import list_flags, seed_flags, set_flag
+from fulfilment.timefmt import show_ist
+
+
+class Secured:
+    """Login required; `required_role` (viewer < ops < admin) to see the view at all."""
+
+    required_role = "viewer"
+
+    def is_accessible(self) -> bool:
+        return role_at_least(current_user, self.required_role)
+
+    def inaccessible_callback(self, name: str, **kwargs: Any) -> Response:
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path))
+        abort(403)
+
+
+class HomeView(Secured, AdminIndexView):
+    @expose("/")
+    def index(self) -> str:
+        return self.render("admin/home.html")
+
+
+def _ist(view: Any, context: Any, model: Any, name: str) -> str:
+    return show_ist(getattr(model, name))
+
+
+class AuditLogView(Secured, ModelView):
+    required_role = "admin"
+    can_create = False
+    can_edit = False
+    can_delete = False
+    form_base_class = FlaskForm
+    column_list = ("at", "actor", "action", "entity_type", "entity_id", "details")
+    column_default_sort = ("id", True)
+    column_formatters = {"at": _ist}
+    page_size = 50
+
+
+class FlagsView(Secured, BaseView):
+    required_role = "admin"
+
+    @expose("/", methods=["GET", "POST"])
+    def index(self) -> Any:
+        form = FlaskForm()
+        if request.method == "POST":
+            if not form.validate_on_submit():
+                abort(400)
+            key = request.form.get("key", "")
+            wanted = request.form.get("enabled") == "1"
+            try:
+                set_flag(key, wanted, actor=current_actor())
+            except KeyError:
+                abort(404)
+            flash(f"{key} is now {'on' if wanted else 'off'}.", "success")
+            return redirect(url_for(".index"))
+        seed_flags()
+        return self.render("admin/flags.html", flags=list_flags(), form=form, show_ist=show_ist)

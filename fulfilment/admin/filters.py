@@ -1,0 +1,81 @@
+"""Dashboard filters beyond plain column equality: shipment failed, SLA, carrier."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import has_app_context
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter
+from sqlalchemy import select
+
+from fulfilment.db import utcnow
+from fulfilment.extensions import db
+from fulfilment.models import Order, Shipment
+
+OPEN = ("placed", "processing")
+SLA_AT_RISK_H = 24
+SLA_BREACHED_H = 48
+
+
+def sla_state(order: Order) -> str:
+    """ "on track", "at risk" (placed over 24 h, not shipped) or "breached" (over 48 h)."""
+    if order.status not in OPEN:
+        return "done"
+    age = utcnow() - order.placed_at
+    if age > timedelta(hours=SLA_BREACHED_H):
+        return "breached"
+    if age > timedelta(hours=SLA_AT_RISK_H):
+        return "at risk"
+    return "on track"
+
+
+class ShipmentFailedFilter(BaseSQLAFilter):
+    def apply(self, query: Any, value: Any, alias: Any = None) -> Any:
+        failed = select(Shipment.order_pk).where(Shipment.state == "failed")
+        if value == "failed":
+            return query.filter(Order.id.in_(failed))
+        return query.filter(
+            Order.id.in_(select(Shipment.order_pk).where(Shipment.awb.is_not(None)))
+        )
+
+    def operation(self) -> str:
+        return "is"
+
+
+class SlaFilter(BaseSQLAFilter):
+    def apply(self, query: Any, value: Any, alias: Any = None) -> Any:
+        now = utcnow()
+        query = query.filter(Order.status.in_(OPEN))
+        if value == "breached":
+            return query.filter(Order.placed_at < now - timedelta(hours=SLA_BREACHED_H))
+        return query.filter(
+            Order.placed_at < now - timedelta(hours=SLA_AT_RISK_H),
+            Order.placed_at >= now - timedelta(hours=SLA_BREACHED_H),
+        )
+
+    def operation(self) -> str:
+        return "is"
+
+
+class CarrierFilter(BaseSQLAFilter):
+    def apply(self, query: Any, value: Any, alias: Any = None) -> Any:
+        return query.filter(
+            Order.id.in_(select(Shipment.order_pk).where(Shipment.courier_name == value))
+        )
+
+    def operation(self) -> str:
+        return "is"
+
+
+def carrier_options() -> list[tuple[str, str]]:
+    """Carriers seen so far (DISTINCT on an indexed column); refreshed on every list load."""
+    if not has_app_context():
+        return []
+    names = db.session.execute(
+        select(Shipment.courier_name)
+        .where(Shipment.courier_name.is_not(None))
+        .distinct()
+        .order_by(Shipment.courier_name)
+    ).scalars()
+    return [(n, n) for n in names]
