@@ -268,4 +268,10 @@ def engine_options(url: str) -> dict[str, Any]:
         # A generous busy timeout lets concurrent writers (web + worker) queue instead of
         # failing with "database is locked"; WAL is switched on per connection in db.py.
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": False, "pool_size": 5, "max_overflow": 10, "pool_timeout": 5}
+    # No pool_pre_ping: it costs a round trip (SELECT 1) on every checkout, about 5 % of an
+    # order intake's CPU (docs/BENCHMARKS.md). Without it a connection that died while pooled
+    # fails its first statement: that request gets a 503 (contract §2: checkout retries; the
+    # admin shows its 503 page), and SQLAlchemy then discards the pool's older connections, so
+    # one failure per process follows a database restart. pool_recycle replaces idle connections
+    # before a firewall or proxy between us and PostgreSQL is likely to have cut them.
+    return {"pool_recycle": 300, "pool_size": 5, "max_overflow": 10, "pool_timeout": 5}

@@ -675,3 +675,44 @@ def test_sandbox_marker_shows_when_shipments_go_to_the_sandbox(make_app, sandbox
     page = client.get("/admin/").get_data(as_text=True)
 
     assert ("SANDBOX" in page) is shown
+
+
+def test_admin_creates_changes_and_disables_users_with_audit(app):
+    from tests.admin_helpers import audit_rows, csrf_from, login, make_user
+
+    make_user(app, "boss@example.in", "admin")
+    client = app.test_client()
+    login(client, "boss@example.in")
+
+    def post(**data):
+        data["csrf_token"] = csrf_from(client, "/admin/users/")
+        return client.post("/admin/users/", data=data, follow_redirects=True)
+
+    post(op="create", email="new@example.in", role="viewer", password="a-long-password")
+    post(op="role", email="new@example.in", role="ops")
+    post(op="active", email="new@example.in", active="0")
+    refused = post(op="active", email="boss@example.in", active="0")
+
+    from fulfilment.extensions import db
+    from fulfilment.models import User
+
+    with app.app_context():
+        user = db.session.query(User).filter_by(email="new@example.in").one()
+        boss = db.session.query(User).filter_by(email="boss@example.in").one()
+        assert (user.role, user.is_active, boss.is_active) == ("ops", False, True)
+    assert "you cannot demote or disable yourself" in refused.get_data(True)
+    assert [r[1] for r in audit_rows(app) if r[1].startswith("user.")][-3:] == [
+        "user.create",
+        "user.update",
+        "user.update",
+    ]
+
+
+def test_ops_cannot_manage_users(app):
+    from tests.admin_helpers import login, make_user
+
+    make_user(app, "ops2@example.in", "ops")
+    client = app.test_client()
+    login(client, "ops2@example.in")
+
+    assert client.get("/admin/users/").status_code == 403

@@ -12,7 +12,9 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from fulfilment.auth import current_actor, role_at_least
+from fulfilment.errors import InvalidInput
 from fulfilment.services.flags import list_flags, seed_flags, set_flag
+from fulfilment.services.users import create_user, list_users, update_user
 from fulfilment.timefmt import show_ist
 
 
@@ -71,3 +73,44 @@ class FlagsView(Secured, BaseView):
             return redirect(url_for(".index"))
         seed_flags()
         return self.render("admin/flags.html", flags=list_flags(), form=form, show_ist=show_ist)
+
+
+class UsersView(Secured, BaseView):
+    """Admins create logins, change roles and disable users (all audited)."""
+
+    required_role = "admin"
+
+    @expose("/", methods=["GET", "POST"])
+    def index(self) -> Any:
+        form = FlaskForm()
+        if request.method == "POST":
+            if not form.validate_on_submit():
+                abort(400)
+            try:
+                self._apply(request.form)
+            except InvalidInput as exc:
+                details = "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.fields.items())
+                flash(f"{exc}: {details}", "error")
+            return redirect(url_for(".index"))
+        return self.render("admin/users.html", users=list_users(), form=form, show_ist=show_ist)
+
+    def _apply(self, data: Any) -> None:
+        op = data.get("op")
+        if op == "create":
+            create_user(
+                data.get("email", ""),
+                data.get("role", ""),
+                data.get("password", ""),
+                actor=current_actor(),
+            )
+            flash(f"Created {data.get('email')}.", "success")
+        elif op == "role":
+            update_user(data.get("email", ""), role=data.get("role"), actor=current_actor())
+            flash("Role changed.", "success")
+        elif op == "active":
+            update_user(
+                data.get("email", ""), active=data.get("active") == "1", actor=current_actor()
+            )
+            flash("User updated.", "success")
+        else:
+            abort(400)

@@ -530,6 +530,13 @@ def _fail(sh: Shipment, attempt: ShipmentAttempt, reason: str, *, answer: Any = 
     attempt.reason = reason
     attempt.finished_at = utcnow()
     _settle_batch_item(attempt, sh.order_pk, "failed", reason)
+    # Let open dashboards see the failure: it changes what the order shows, not its status.
+    db.session.execute(
+        update(Order)
+        .where(Order.id == sh.order_pk)
+        .values(updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
     log.warning(
         "shipment failed: %s; Shiprocket answered: %.500s",

@@ -101,3 +101,36 @@ def user_for_token(token: str) -> User | None:
     if row is None or not hmac.compare_digest(row.token_hash, digest) or not row.user.is_active:
         return None
     return row.user
+
+
+def list_users() -> list[User]:
+    return list(db.session.execute(select(User).order_by(User.email)).scalars())
+
+
+def update_user(
+    email: str, *, role: str | None = None, active: bool | None = None, actor: str
+) -> User:
+    """Changes a user's role or active flag; audited; commits. Admins cannot lock themselves out."""
+    user = db.session.execute(
+        select(User).where(User.email == email.strip().lower())
+    ).scalar_one_or_none()
+    if user is None:
+        raise InvalidInput("no such user", {"email": [f"no user {email}"]})
+    if role is not None and role not in ROLES:
+        raise InvalidInput("bad role", {"role": [f"must be one of {', '.join(ROLES)}"]})
+    if user.email == actor and (active is False or (role is not None and role != "admin")):
+        raise InvalidInput("not on yourself", {"email": ["you cannot demote or disable yourself"]})
+    before = {"role": user.role, "active": user.is_active}
+    if role is not None:
+        user.role = role
+    if active is not None:
+        user.is_active = active
+    record_audit(
+        actor=actor,
+        action="user.update",
+        entity_type="user",
+        entity_id=user.email,
+        details={"from": before, "to": {"role": user.role, "active": user.is_active}},
+    )
+    db.session.commit()
+    return user
