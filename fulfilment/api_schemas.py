@@ -63,7 +63,7 @@ class OrderOut(Schema):
     package = fields.Method("_package")
     history = fields.List(fields.Nested(HistoryOut))
     shipment = fields.Method("_shipment")
-    tracking_events = fields.Constant([])
+    tracking_events = fields.Method("_tracking")
     notes = fields.List(fields.Nested(NoteOut))
 
     def _customer(self, o: Order) -> dict[str, str]:
@@ -78,6 +78,13 @@ class OrderOut(Schema):
             "pincode": o.ship_pincode,
             "country": o.ship_country,
         }
+
+    def _tracking(self, o: Order) -> list[dict[str, Any]]:
+        from fulfilment.services.tracking import tracking_events
+
+        if o.shipment is None:
+            return []
+        return TrackingEventOut(many=True).dump(tracking_events(o.shipment.id))
 
     def _shipment(self, o: Order) -> dict[str, Any] | None:
         sh = o.shipment
@@ -99,6 +106,15 @@ class OrderOut(Schema):
         }
 
 
+class TrackingEventOut(Schema):
+    at = IstDateTime(attribute="occurred_at")
+    status = fields.String()
+    status_id = fields.Integer(allow_none=True)
+    activity = fields.String(allow_none=True)
+    location = fields.String(allow_none=True)
+    is_exception = fields.Boolean()
+
+
 class AttemptOut(Schema):
     requested_at = IstDateTime()
     requested_by = fields.String()
@@ -117,6 +133,8 @@ class ShipmentOut(Schema):
     courier_options = fields.List(fields.Dict(), allow_none=True)
     tracking_url = fields.String(allow_none=True)
     label_url = fields.String(allow_none=True)
+    tracking_status = fields.String(allow_none=True)
+    tracking_exception = fields.String(allow_none=True)
     pickup_time = fields.String(attribute="pickup_scheduled_at", allow_none=True)
     shiprocket_order_id = fields.Integer(attribute="sr_order_id", allow_none=True)
     shiprocket_shipment_id = fields.Integer(attribute="sr_shipment_id", allow_none=True)

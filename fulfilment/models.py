@@ -316,6 +316,11 @@ class Shipment(db.Model):
     pickup_token: Mapped[str | None] = mapped_column(String(200))
     label_url: Mapped[str | None] = mapped_column(String(500))
     address_sync_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Latest tracking state from Shiprocket's pushes (never moved backwards in time).
+    tracking_status: Mapped[str | None] = mapped_column(String(60))
+    tracking_status_id: Mapped[int | None] = mapped_column(Integer)
+    tracking_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    tracking_exception: Mapped[str | None] = mapped_column(String(200), index=True)
     failure_reason: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # The database guard: one job works on a shipment at a time, until its lease expires.
@@ -398,6 +403,28 @@ class SavedView(db.Model):
     query: Mapped[str] = mapped_column(String(1000))
     created_by: Mapped[str] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TrackingEvent(db.Model):
+    """One courier scan (or push status) of an AWB. Kept for unknown AWBs too, for review."""
+
+    __tablename__ = "tracking_events"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_tracking_events_dedupe_key"),
+        Index("ix_tracking_events_awb_occurred_at", "awb", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shipment_id: Mapped[int | None] = mapped_column(ForeignKey("shipments.id"), index=True)
+    awb: Mapped[str] = mapped_column(String(40))
+    dedupe_key: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status_id: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(80))
+    activity: Mapped[str | None] = mapped_column(String(300))
+    location: Mapped[str | None] = mapped_column(String(200))
+    is_exception: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 APPEND_ONLY_TABLES = ("order_status_history", "order_notes", "audit_log")

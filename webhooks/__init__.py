@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
-from webhooks import checkout  # noqa: E402,F401  (registers the routes)
+from webhooks import checkout, tracking  # noqa: E402,F401  (registers the routes)

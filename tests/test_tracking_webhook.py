@@ -1,0 +1,187 @@
+"""POST /webhooks/tracking: Shiprocket's pushes move orders on, never backwards (contract §3)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from fulfilment.extensions import db
+from fulfilment.models import InboundEvent, OutboxEvent, TrackingEvent
+from tests.shipping_helpers import load, place_processing, ship
+
+SAMPLE = json.loads(
+    (
+        Path(__file__).resolve().parents[2]
+        / "shared/spec/shiprocket/samples/webhook_tracking.payload.json"
+    ).read_text()
+)
+
+
+@pytest.fixture
+def shipped(ship_app, sandbox):
+    place_processing(ship_app, "ORD-T1")
+    ship(ship_app, "ORD-T1")
+    return load(ship_app, "ORD-T1")["shipment"]["awb"]
+
+
+def push(app, body, *, key=None):
+    token = app.config["SHIPROCKET_WEBHOOK_TOKEN"] if key is None else key
+    return app.test_client().post("/webhooks/tracking", json=body, headers={"x-api-key": token})
+
+
+def sample_for(awb, **changes):
+    body = copy.deepcopy(SAMPLE)
+    body["awb"] = awb
+    body.update(changes)
+    return body
+
+
+def count(app, model):
+    with app.app_context():
+        return db.session.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def test_docs_sample_moves_tracking_on_and_keeps_every_scan(ship_app, shipped):
+    resp = push(ship_app, sample_for(shipped))
+
+    assert resp.status_code == 200 and resp.get_json()["status"] == "recorded"
+    order = load(ship_app, "ORD-T1")
+    assert order["status"] == "shipped"
+    assert order["shipment"]["tracking_status"] == "IN TRANSIT"
+    assert len(order["tracking_events"]) == len(SAMPLE["scans"]) + 1
+    assert order["tracking_events"][0]["at"] == "2023-05-19T11:59:16+05:30"  # India time kept
+
+
+def test_same_push_twenty_times_is_one_event(ship_app, shipped):
+    for _ in range(20):
+        assert push(ship_app, sample_for(shipped)).status_code == 200
+
+    assert count(ship_app, TrackingEvent) == len(SAMPLE["scans"]) + 1
+    with ship_app.app_context():
+        assert (
+            db.session.execute(
+                select(func.count())
+                .select_from(InboundEvent)
+                .where(InboundEvent.source == "shiprocket")
+            ).scalar_one()
+            == 1
+        )
+
+
+def test_delivered_delivers_and_an_older_push_changes_nothing(ship_app, shipped):
+    delivered = sample_for(
+        shipped,
+        shipment_status="DELIVERED",
+        shipment_status_id=7,
+        current_status="DELIVERED",
+        current_timestamp="24 05 2023 15:10:00",
+    )
+
+    assert push(ship_app, delivered).status_code == 200
+    older = push(ship_app, sample_for(shipped))  # IN TRANSIT, 23 May, arrives late
+
+    order = load(ship_app, "ORD-T1")
+    assert older.get_json()["status"] == "stale"
+    assert order["status"] == "delivered"
+    assert order["shipment"]["tracking_status"] == "DELIVERED"
+    last = order["history"][-1]
+    assert (last["from_status"], last["to_status"], last["actor"]) == (
+        "shipped",
+        "delivered",
+        "system:shiprocket",
+    )
+    with ship_app.app_context():
+        types = db.session.execute(select(OutboxEvent.event_type)).scalars().all()
+        assert types == ["OrderShipped", "OrderDelivered"]
+
+
+def test_rto_is_flagged_as_an_exception(ship_app, shipped):
+    push(
+        ship_app,
+        sample_for(
+            shipped,
+            shipment_status="RTO INITIATED",
+            shipment_status_id=9,
+            current_timestamp="25 05 2023 10:00:00",
+        ),
+    )
+
+    order = load(ship_app, "ORD-T1")
+    assert order["status"] == "shipped"
+    assert order["shipment"]["tracking_exception"] == "RTO initiated"
+    assert order["tracking_events"][-1]["is_exception"] is True
+
+
+def test_wrong_key_is_401_and_nothing_is_stored(ship_app, shipped):
+    before = count(ship_app, TrackingEvent)
+
+    assert push(ship_app, sample_for(shipped), key="wrong").status_code == 401
+    assert ship_app.test_client().post("/webhooks/tracking", json=SAMPLE).status_code == 401
+    assert count(ship_app, TrackingEvent) == before
+
+
+def test_get_answers_200_for_the_panel_probe(ship_app):
+    assert ship_app.test_client().get("/webhooks/tracking").status_code == 200
+
+
+def test_unknown_awb_is_200_and_kept_for_review(ship_app):
+    resp = push(ship_app, sample_for("999999999999"))
+
+    assert resp.status_code == 200 and resp.get_json()["status"] == "unknown_awb"
+    with ship_app.app_context():
+        kept = (
+            db.session.execute(select(TrackingEvent).where(TrackingEvent.awb == "999999999999"))
+            .scalars()
+            .all()
+        )
+        assert kept and all(e.shipment_id is None for e in kept)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [(b"{nope", 400), (b"[]", 422), (b'{"awb": "1"}', 422)],
+)
+def test_malformed_pushes_are_refused_clearly(ship_app, body, status):
+    resp = ship_app.test_client().post(
+        "/webhooks/tracking",
+        data=body,
+        headers={
+            "x-api-key": ship_app.config["SHIPROCKET_WEBHOOK_TOKEN"],
+            "Content-Type": "application/json",
+        },
+    )
+    assert resp.status_code == status
+
+
+def test_sandbox_push_over_http_delivers_through_a_running_server(
+    ship_app, sandbox, shipped, database_url, tmp_path
+):
+    import requests
+
+    from tests.server import gunicorn
+
+    (remote,) = sandbox.orders_for("ORD-T1")
+    sandbox.set_status(remote["shipment_id"], "DELIVERED")
+    env = {
+        "APP_ENV": "development",
+        "DATABASE_URL": database_url,
+        "FULFILMENT_INSTANCE_PATH": str(tmp_path / "instance"),  # same token as ship_app
+        "LOG_LEVEL": "warning",
+    }
+    with gunicorn(env, workers=1, log=tmp_path / "gunicorn.log") as base:
+        answer = requests.post(
+            f"{sandbox.url}/_sandbox/push-tracking",
+            json={
+                "awb": shipped,
+                "url": f"{base}/webhooks/tracking",
+                "token": ship_app.config["SHIPROCKET_WEBHOOK_TOKEN"],
+            },
+            timeout=10,
+        ).json()
+
+    assert answer["status_code"] == 200
+    assert load(ship_app, "ORD-T1")["status"] == "delivered"
