@@ -244,6 +244,7 @@ def load_config(environ: Mapping[str, str], instance_path: Path) -> dict[str, An
     # How long one shipment job may hold its shipment before a sweep may resume it elsewhere.
     cfg["SHIPMENT_LEASE_SECONDS"] = optional("SHIPMENT_LEASE_SECONDS", _positive_int, 120)
     cfg["SHIPMENT_SWEEP_SECONDS"] = optional("SHIPMENT_SWEEP_SECONDS", _positive_int, 60)
+    cfg["OUTBOX_RELAY_SECONDS"] = optional("OUTBOX_RELAY_SECONDS", _positive_int, 1)
     cfg["LOG_LEVEL"] = optional("LOG_LEVEL", _choice(("debug", "info", "warning", "error")), "info")
 
     # Fixed framework settings.
@@ -275,3 +276,6 @@ def engine_options(url: str) -> dict[str, Any]:
     # one failure per process follows a database restart. pool_recycle replaces idle connections
     # before a firewall or proxy between us and PostgreSQL is likely to have cut them.
     return {"pool_recycle": 300, "pool_size": 5, "max_overflow": 10, "pool_timeout": 5}
+
+
+parse_webhook_secret = _webhook_secret  # public: the admin validates rotated secrets with it

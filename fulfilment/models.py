@@ -427,4 +427,64 @@ class TrackingEvent(db.Model):
     is_exception: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class Subscriber(db.Model):
+    """A downstream endpoint for outbound events (from OUTBOUND_WEBHOOK_URLS or the admin)."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    url: Mapped[str] = mapped_column(String(500), unique=True)
+    # None: sign with OUTBOUND_WEBHOOK_SECRET. During a rotation both signatures are sent.
+    secret: Mapped[str | None] = mapped_column(String(200))
+    previous_secret: Mapped[str | None] = mapped_column(String(200))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    event_types: Mapped[list[str]] = mapped_column(JSONDoc, default=list)  # empty: all
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(16), default="admin")
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Delivery(db.Model):
+    """One outbound event for one subscriber; its `webhook-id` is the event's, on every try."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("outbox_event_id", "subscriber_id", name="uq_deliveries_event_sub"),
+        CheckConstraint(_in("state", ("pending", "sending", "sent", "failed")), name="state_valid"),
+        Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    outbox_event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id"), index=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    event: Mapped[OutboxEvent] = relationship()
+    subscriber: Mapped[Subscriber] = relationship()
+    attempt_log: Mapped[list[DeliveryAttempt]] = relationship(
+        order_by="DeliveryAttempt.id", viewonly=True
+    )
+
+
+class DeliveryAttempt(db.Model):
+    """Every try: time, status code, latency, the start of the answer or the error."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(300))
+    response_excerpt: Mapped[str | None] = mapped_column(String(500))
+
+
 APPEND_ONLY_TABLES = ("order_status_history", "order_notes", "audit_log")

@@ -20,28 +20,42 @@ from workers.runner import AppJob, bind_app
 log = logging.getLogger(__name__)
 
 
-def _start_sweeper(app: Flask, interval: float) -> threading.Thread:
-    """Every `interval` s, queue the shipment sweep once (a unique job id across all workers)."""
+PERIODIC = (
+    # (every N seconds, job, unique job id)
+    ("OUTBOX_RELAY_SECONDS", "workers.jobs.relay_outbox", "relay-outbox"),
+    ("SHIPMENT_SWEEP_SECONDS", "workers.jobs.sweep_shipments", "sweep-shipments"),
+)
+
+
+def _start_periodic(app: Flask) -> threading.Thread:
+    """Queue the periodic jobs (outbox relay, shipment sweep) from every worker started
+    --with-scheduler; unique job ids keep one of each in the queue across all workers."""
+    last: dict[str, float] = {}
 
     def loop() -> None:
         while True:
-            time.sleep(interval)
-            with app.app_context():
-                try:
-                    enqueue(
-                        "workers.jobs.sweep_shipments",
-                        queue=DEFAULT,
-                        job_id="sweep-shipments",
-                        unique=True,
-                        result_ttl=0,
-                        failure_ttl=3600,
-                    )
-                except DuplicateJobError:
-                    log.debug("sweep already queued")
-                except RedisError as exc:
-                    log.warning("could not queue the sweep: %s", type(exc).__name__)
+            time.sleep(0.5)
+            now = time.monotonic()
+            for setting, path, job_id in PERIODIC:
+                if now - last.get(job_id, 0.0) < app.config[setting]:
+                    continue
+                last[job_id] = now
+                with app.app_context():
+                    try:
+                        enqueue(
+                            path,
+                            queue=DEFAULT,
+                            job_id=job_id,
+                            unique=True,
+                            result_ttl=0,
+                            failure_ttl=3600,
+                        )
+                    except DuplicateJobError:
+                        log.debug("%s already queued", job_id)
+                    except RedisError as exc:
+                        log.warning("could not queue %s: %s", job_id, type(exc).__name__)
 
-    thread = threading.Thread(target=loop, name="shipment-sweeper", daemon=True)
+    thread = threading.Thread(target=loop, name="periodic-jobs", daemon=True)
     thread.start()
     return thread
 
@@ -64,7 +78,7 @@ def worker(queues: tuple[str, ...], burst: bool, with_scheduler: bool, simple: b
         raise click.BadParameter(str(exc)) from None
     bind_app(app)
     if with_scheduler:
-        _start_sweeper(app, app.config["SHIPMENT_SWEEP_SECONDS"])
+        _start_periodic(app)
     cls = SimpleWorker if simple else Worker
     w = cls(
         qs,

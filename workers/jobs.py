@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from rq import get_current_job
+from rq.exceptions import DuplicateJobError
 
-from fulfilment.services import batches
+from fulfilment.queues import EVENTS, enqueue
+from fulfilment.services import batches, outbound
 from fulfilment.services.shipments import run_shipment, sweep_stalled_shipments
 
 
@@ -24,3 +26,29 @@ def sweep_shipments() -> int:
 def start_batch(batch_id: int) -> int:
     """Fan a batch out: one shipment job per order."""
     return batches.start_batch(batch_id)
+
+
+def relay_outbox() -> int:
+    """Outbox → deliveries → one delivery job each (unique per delivery and try)."""
+    outbound.fan_out()
+    queued = 0
+    for delivery_id, attempts in outbound.due_deliveries():
+        try:
+            enqueue(
+                "workers.jobs.deliver_event",
+                delivery_id,
+                queue=EVENTS,
+                job_id=f"deliver-{delivery_id}-{attempts}",
+                unique=True,
+                job_timeout=30,
+                result_ttl=60,
+            )
+            queued += 1
+        except DuplicateJobError:
+            continue  # that try is already queued or running
+    return queued
+
+
+def deliver_event(delivery_id: int) -> str:
+    """One signed POST of one event to one subscriber."""
+    return outbound.deliver(delivery_id)
