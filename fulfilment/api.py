@@ -13,7 +13,9 @@ from fulfilment.api_schemas import (
     CancelIn,
     CourierOptionOut,
     NoteIn,
+    OrderListArgs,
     OrderOut,
+    OrderSummaryOut,
     ShipmentRequestIn,
 )
 from fulfilment.auth import current_actor
@@ -25,9 +27,10 @@ from fulfilment.errors import (
     InvalidTransition,
     OrderNotFound,
 )
+from fulfilment.openapi import openapi_spec
 from fulfilment.schemas import AddressSchema, flatten_errors
 from fulfilment.services.batches import BatchNotFound, batch_progress, create_batch
-from fulfilment.services.orders import add_note, get_order, process_order
+from fulfilment.services.orders import add_note, get_order, list_orders, process_order
 from fulfilment.services.shipments import (
     CancellationRefused,
     ShipmentBusy,
@@ -52,6 +55,8 @@ def _error(status: int, error: str, **extra: Any) -> tuple[Response, int]:
 
 @bp.before_request
 def authenticate_bearer() -> tuple[Response, int] | None:
+    if request.endpoint == "api.openapi_document":
+        return None  # the API's description is public; every operation still needs a token
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     user = user_for_token(token.strip()) if scheme.lower() == "bearer" and token else None
@@ -91,6 +96,29 @@ def shiprocket_error(exc: ShiprocketError) -> tuple[Response, int]:
 @bp.errorhandler(HTTPException)
 def http_error(exc: HTTPException) -> tuple[Response, int]:
     return _error(exc.code or 400, (exc.name or "error").lower().replace(" ", "_"))
+
+
+@bp.get("/orders")
+def order_list() -> Response:
+    try:
+        args = OrderListArgs().load(request.args.to_dict())
+    except ValidationError as exc:
+        raise InvalidInput("invalid query", flatten_errors(exc.messages)) from None
+    page = list_orders(
+        status=args["status"],
+        q=args["q"],
+        updated_since=args["updated_since"],
+        limit=args["limit"],
+        cursor=args["cursor"],
+    )
+    return jsonify(
+        orders=OrderSummaryOut(many=True).dump(page.orders), next_cursor=page.next_cursor
+    )
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    return jsonify(openapi_spec())
 
 
 @bp.get("/orders/<order_id>")

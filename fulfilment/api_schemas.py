@@ -183,6 +183,64 @@ class BatchIn(Schema):
     )
 
 
+class OrderSummaryOut(Schema):
+    order_id = fields.String()
+    status = fields.String()
+    placed_at = IstDateTime()
+    updated_at = IstDateTime()
+    customer_name = fields.String()
+    total = MoneyOut()
+    payment_method = fields.String()
+    awb = fields.Method("_awb")
+
+    def _awb(self, o: Order) -> str | None:
+        return o.shipment.awb if o.shipment is not None else None
+
+
+class OrderListOut(Schema):
+    orders = fields.List(fields.Nested(OrderSummaryOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class OrderListArgs(Schema):
+    status = fields.String(
+        load_default=None,
+        validate=validate.OneOf(["placed", "processing", "shipped", "delivered", "cancelled"]),
+    )
+    q = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
+    updated_since = fields.AwareDateTime(load_default=None, format="iso")
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=200))
+
+
+class JobOut(Schema):
+    job_id = fields.String()
+    shipment_id = fields.Integer()
+    order_id = fields.String()
+
+
+class BatchCreatedOut(Schema):
+    batch_id = fields.Integer()
+
+
+class BatchOut(Schema):
+    batch_id = fields.Integer()
+    total = fields.Integer()
+    succeeded = fields.Integer()
+    failed = fields.Integer()
+    pending = fields.Integer()
+    done = fields.Boolean()
+    failures = fields.List(fields.Dict())
+
+
+class CouriersOut(Schema):
+    order_id = fields.String()
+    rule = fields.String()
+    automatic_choice = fields.Integer()
+    reason = fields.String()
+    options = fields.List(fields.Dict())
+
+
 class ErrorOut(Schema):
     error = fields.String(required=True)
     detail = fields.String()

@@ -487,4 +487,32 @@ class DeliveryAttempt(db.Model):
     response_excerpt: Mapped[str | None] = mapped_column(String(500))
 
 
+NDR_ACTIONS = ("reattempt", "rto")
+
+
+class NdrAction(db.Model):
+    """Ops' answer to one non-delivery report, accepted by Shiprocket: one per NDR push.
+
+    `ndr_at` is the shipment's `tracking_at` of the NDR answered; a later NDR (a new failed
+    attempt) has a later time and needs an answer of its own.
+    """
+
+    __tablename__ = "ndr_actions"
+    __table_args__ = (
+        CheckConstraint(_in("action", NDR_ACTIONS), name="action_valid"),
+        UniqueConstraint("shipment_id", "ndr_at", name="uq_ndr_actions_shipment_ndr_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"))
+    order_pk: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    awb: Mapped[str] = mapped_column(String(40))
+    ndr_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    action: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(254))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # What was sent: comments, phone, address1, address2, deferred_date.
+    details: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+
+
 APPEND_ONLY_TABLES = ("order_status_history", "order_notes", "audit_log")

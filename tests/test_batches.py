@@ -45,14 +45,14 @@ def test_batch_marks_orders_that_cannot_ship_as_failed_with_the_reason(ship_app,
     assert "placed" in body["failures"][0]["reason"]
 
 
-def test_batch_with_unknown_orders_is_422_and_nothing_is_stored(ship_app, sandbox):
+def test_batch_with_unknown_orders_is_404_and_nothing_is_stored(ship_app, sandbox):
     client = ship_app.test_client()
     headers = bearer(user_with_token(ship_app, "ops@example.in", "ops"))
 
     resp = client.post("/api/v1/batches", json={"order_ids": ["NOPE"]}, headers=headers)
 
-    assert resp.status_code == 422
-    assert "NOPE" in resp.get_json()["fields"]["order_ids"][0]
+    assert resp.status_code == 404
+    assert "NOPE" in resp.get_json()["detail"]
     assert client.get("/api/v1/batches/1", headers=headers).status_code == 404
 
 

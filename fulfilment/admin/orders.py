@@ -34,13 +34,13 @@ from fulfilment.admin.filters import (
     carrier_options,
     sla_state,
 )
-from fulfilment.admin.search import search_condition
 from fulfilment.auth import current_actor, role_at_least
 from fulfilment.db import UTCDateTime, utcnow
 from fulfilment.errors import DomainError
 from fulfilment.extensions import db
 from fulfilment.models import Order, SavedView, Shipment
 from fulfilment.schemas import AddressSchema, flatten_errors
+from fulfilment.search import search_condition
 from fulfilment.services.batches import create_batch
 from fulfilment.services.flags import is_enabled
 from fulfilment.services.orders import add_note, get_order, process_order

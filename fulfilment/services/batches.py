@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from fulfilment.config import CARRIER_RULES
-from fulfilment.errors import DomainError, InvalidInput
+from fulfilment.errors import DomainError, InvalidInput, OrderNotFound
 from fulfilment.extensions import db
 from fulfilment.models import Batch, BatchItem, Order
 from fulfilment.queues import SHIPMENTS, enqueue
@@ -72,9 +72,7 @@ def create_batch(
     )
     missing = [i for i in ids if i not in found]
     if missing:
-        raise InvalidInput(
-            "unknown orders", {"order_ids": [f"no such order: {', '.join(missing)}"]}
-        )
+        raise OrderNotFound(", ".join(missing))
     batch = Batch(created_by=actor, courier_rule=courier_rule, retry_of=retry_of)
     db.session.add(batch)
     db.session.flush()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -14,6 +18,7 @@ from fulfilment.errors import ConcurrentUpdate, InvalidInput, InvalidTransition,
 from fulfilment.events import new_event_id, order_event_body
 from fulfilment.extensions import db
 from fulfilment.models import Order, OrderNote, OrderStatusHistory, OutboxEvent
+from fulfilment.search import search_condition
 from fulfilment.services.flags import require_enabled
 from fulfilment.states import EVENT_ON_ENTER, OrderStatus, can_transition
 
@@ -123,3 +128,55 @@ def add_note(order_id: str, body: str, *, author: str) -> OrderNote:
     db.session.add(note)
     db.session.commit()
     return note
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    orders: list[Order]
+    next_cursor: str | None
+
+
+def _encode_cursor(order: Order) -> str:
+    raw = f"{order.placed_at.isoformat()}|{order.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        placed, pk = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(placed), int(pk)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise InvalidInput(
+            "bad cursor", {"cursor": ["use next_cursor from a previous page"]}
+        ) from None
+
+
+def list_orders(
+    *,
+    status: str | None = None,
+    q: str | None = None,
+    updated_since: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> OrderPage:
+    """Newest first (placed_at, id), keyset-paginated: page N costs what page 1 costs."""
+    query = (
+        select(Order)
+        .options(selectinload(Order.shipment))
+        .order_by(Order.placed_at.desc(), Order.id.desc())
+    )
+    if status:
+        query = query.where(Order.status == status)
+    if q:
+        query = query.where(search_condition(q))
+    if updated_since is not None:
+        query = query.where(Order.updated_at >= updated_since)
+    if cursor:
+        placed, pk = _decode_cursor(cursor)
+        query = query.where(
+            or_(Order.placed_at < placed, and_(Order.placed_at == placed, Order.id < pk))
+        )
+    rows = list(db.session.execute(query.limit(limit + 1)).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return OrderPage(rows, _encode_cursor(rows[-1]) if more and rows else None)

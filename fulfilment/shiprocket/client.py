@@ -10,8 +10,8 @@ Retry policy of one call (the long-haul retry is the caller's RQ job):
   429's Retry-After;
 - not retried here: a Retry-After longer than `max_wait` (raised at once for RQ to reschedule), and
   an *ambiguous* failure (read timeout, reset connection or 5xx on a POST that may have taken
-  effect) of a non-idempotent POST (create order, assign AWB, generate pickup): the caller looks the
-  result up before repeating it (RELIABILITY.md §4.3).
+  effect) of a non-idempotent POST (create order, assign AWB, generate pickup, NDR action): the
+  caller looks the result up before repeating it (RELIABILITY.md §4.3).
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ logger = logging.getLogger(__name__)
 
 TOKEN_TTL_SECONDS = 9 * 24 * 3600  # Shiprocket tokens live 10 days; renew a day early
 API_PREFIX = "/v1/external"
+NDR_ACTIONS = ("re-attempt", "return")
 _ALREADY_ASSIGNED = re.compile(r"already\s+(been\s+)?assigned", re.IGNORECASE)
 
 
@@ -367,6 +368,46 @@ class ShiprocketClient:
                 if isinstance(a, dict)
             ],
         )
+
+    # ---- NDR (non-delivery reports) -------------------------------------------------------
+
+    def ndr_action(
+        self,
+        awb: str,
+        action: str,
+        *,
+        comments: str,
+        phone: str | None = None,
+        address1: str | None = None,
+        address2: str | None = None,
+        deferred_date: str | None = None,
+    ) -> None:
+        """POST /ndr/{awb}/action: "re-attempt" (optionally with a corrected phone, address lines
+        or a "YYYY-MM-DD" deferred date) or "return" (RTO); 202 {"status": "Data Updated
+        Sucessfully"}. A refusal (400 not in NDR, 404, 422) → PermanentShiprocketError with
+        Shiprocket's reason. Not retried when ambiguous (the action may have been taken)."""
+        if action not in NDR_ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(NDR_ACTIONS)}")
+        path = f"{API_PREFIX}/ndr/{awb}/action"
+        body: dict[str, Any] = {"action": action, "comments": comments}
+        optional = {
+            "phone": phone,
+            "address1": address1,
+            "address2": address2,
+            "deferred_date": deferred_date,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        answer = self._call("POST", path, json_body=body, idempotent=False)
+        if isinstance(answer, dict):
+            status = answer.get("status")
+            code = _int(answer.get("status_code"))
+            if status is False or (code is not None and code >= 400):
+                raise PermanentShiprocketError(
+                    _message_text(answer) or "NDR action refused",
+                    status_code=200,
+                    body=answer,
+                    endpoint=f"POST {path}",
+                )
 
     # ---- shipments and settings -----------------------------------------------------------
 

@@ -10,7 +10,7 @@ fulfilment.
     python -m fulfilment.shiprocket.sandbox --port 8765 [--latency-ms 150]
 
 Code map: sandbox_orders.py (login, orders, addresses, pickup locations), sandbox_shipping.py
-(serviceability, AWB, pickup, label, tracking, AWB cancellation, label PDFs),
+(serviceability, AWB, pickup, label, tracking, NDR, AWB cancellation, label PDFs),
 sandbox_couriers.py (couriers and rate cards), sandbox_tracking.py (statuses, scans, webhook),
 sandbox_rules.py (validation), sandbox_control.py (pipeline + /_sandbox), sandbox_state.py.
 
@@ -62,6 +62,21 @@ POST /courier/generate/label {shipment_id:[ids]}        label_created 1 + label_
                                                         label_created 0
 GET  /courier/track/awb/{awb} (/track/shipment/{id})    tracking_data (activities newest first);
                                                         unknown -> 200 track_status 0 "Aahh! ..."
+GET  /ndr/all?page=&per_page=                           {data:[{id,shipment_id,channel_order_id,
+                                                        customer_name,reason,attempts,
+                                                        ndr_raised_at,courier,awb_code,..}],
+                                                        meta.pagination}: shipments UNDELIVERED now
+GET  /ndr/{awb}                                         {data:[row]}; not in NDR -> 404 "No NDR
+                                                        found for the AWB"
+POST /ndr/{awb}/action {action:"re-attempt"|"return",   202 {"status":"Data Updated Sucessfully"}
+     comments, phone?, address1?, address2?,            (sic); 422 errors map (phone 10 digits,
+     deferred_date? "YYYY-MM-DD"}                       date today..+7 days); unknown AWB -> 404;
+                                                        not UNDELIVERED -> 400 "Action can not be
+                                                        taken as the shipment is not in NDR
+                                                        state."; re-attempt -> OUT FOR DELIVERY
+                                                        (phone/address lines replace the
+                                                        delivery address's), return -> RTO
+                                                        INITIATED; kept in state "ndr_actions"
 POST /orders/cancel {ids:[sr order ids]}                204; no ids -> 422; not a list -> 500
                                                         foreach; unknown id -> 500 "Trying to get
                                                         property of non-object"; picked up -> 400
@@ -119,8 +134,12 @@ GET  /_sandbox/state                                    {"orders":[{channel_orde
                                                         "creates":{channel_order_id:n},
                                                         "awbs_assigned":{"<shipment_id>":n},
                                                         "logins":n,"calls":[{method,path,status,
-                                                        at}],"faults":[..],"config":{..}}
-POST /_sandbox/reset                                    forget orders, counters, calls, faults and
+                                                        at}],"ndr_actions":[{awb,shipment_id,
+                                                        action,comments,phone,address1,address2,
+                                                        deferred_date,at}],"faults":[..],
+                                                        "config":{..}}
+POST /_sandbox/reset                                    forget orders, counters, calls, NDR
+                                                        actions, faults and
                                                         triggers' memory; config back to the
                                                         constructor's; issued tokens stay valid
 POST /_sandbox/faults {path,kind,times=1,method?,       the next `times` matching calls fail (see

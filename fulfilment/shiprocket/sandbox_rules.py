@@ -7,6 +7,7 @@ Numbers may arrive as JSON numbers or numeric strings, as Shiprocket accepts bot
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, timedelta
 from typing import Any
 
 Errors = dict[str, list[str]]
@@ -242,3 +243,39 @@ def check_pickup(body: dict[str, Any], pickup_names: list[str]) -> Errors:
     if "pin_code" in ok:
         c.fixed_digits("pin_code", 6)
     return c.errors
+
+
+NDR_ACTIONS = ("re-attempt", "return")
+NDR_DEFER_DAYS = 7  # a deferred re-attempt may be at most this many days ahead
+
+
+def check_ndr_action(body: dict[str, Any], today: date) -> Errors:
+    """POST /ndr/{awb}/action (the AWB and its NDR state are checked by the caller)."""
+    c = Checker(body)
+    if c.present("action") and str(body["action"]).strip().lower() not in NDR_ACTIONS:
+        c.add("action", "The selected action is invalid.")
+    if c.present("comments"):
+        c.max_len("comments", 255)
+    if not blank(body.get("phone")):
+        c.fixed_digits("phone", 10)
+    for field in ("address1", "address2"):
+        if not blank(body.get(field)):
+            c.max_len(field, 200)
+    if not blank(body.get("deferred_date")):
+        _check_deferred_date(c, str(body["deferred_date"]).strip(), today)
+    return c.errors
+
+
+def _check_deferred_date(c: Checker, text: str, today: date) -> None:
+    try:
+        when = datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        c.add("deferred_date", "The deferred date does not match the format Y-m-d.")
+        return
+    if when < today:
+        c.add("deferred_date", "The deferred date must be a date after or equal to today.")
+    elif when > today + timedelta(days=NDR_DEFER_DAYS):
+        c.add(
+            "deferred_date",
+            f"The deferred date must be a date within {NDR_DEFER_DAYS} days from today.",
+        )

@@ -15,7 +15,7 @@ from fulfilment.shiprocket.sandbox_couriers import (
     serviceability,
 )
 from fulfilment.shiprocket.sandbox_http import V1, body, fail, invalid, refused, state
-from fulfilment.shiprocket.sandbox_rules import blank, boolean, digits, number
+from fulfilment.shiprocket.sandbox_rules import blank, boolean, check_ndr_action, digits, number
 from fulfilment.shiprocket.sandbox_state import (
     CHANNEL_ID,
     COMPANY_ID,
@@ -29,6 +29,7 @@ from fulfilment.shiprocket.sandbox_state import (
 from fulfilment.shiprocket.sandbox_tracking import (
     NO_ACTIVITY,
     PICKUP_GENERATED,
+    STATUSES,
     add_scan,
     tracking_data,
 )
@@ -36,6 +37,10 @@ from fulfilment.shiprocket.sandbox_tracking import (
 COURIER_ISSUES_PIN = "222222"
 COURIER_ISSUES = "Courier is facing some issues"
 AWB_PICKED_UP_REFUSAL = "Cannot cancel shipment: it is already picked up / in transit"
+UNDELIVERED = STATUSES["UNDELIVERED"]
+NDR_ACCEPTED = "Data Updated Sucessfully"  # sic, as Shiprocket spells it (NOTES §2.11)
+NOT_IN_NDR = "Action can not be taken as the shipment is not in NDR state."
+NO_NDR = "No NDR found for the AWB"
 
 bp = Blueprint("sandbox_shipping", __name__, url_prefix=V1)
 labels_bp = Blueprint("sandbox_labels", __name__)
@@ -371,6 +376,112 @@ def track_shipment(shipment_id: str):
         if o is None or not o["awb"]:
             return jsonify({"tracking_data": {"track_status": 0, "error": NO_ACTIVITY}})
         return jsonify(tracking_data(o))
+
+
+# -- NDR (non-delivery reports) -------------------------------------------------------------
+@bp.get("/ndr/all")
+def ndr_all():
+    s = state()
+    page = max(1, to_int(request.args.get("page", "1")) or 1)
+    per_page = min(100, max(1, to_int(request.args.get("per_page", "15")) or 15))
+    with s.lock:
+        found = [o for o in s.orders.values() if in_ndr(o)]
+        found.sort(key=lambda o: o["sr_order_id"], reverse=True)
+        chunk = [ndr_row(o) for o in found[(page - 1) * per_page : page * per_page]]
+    pages = max(1, -(-len(found) // per_page))
+    pagination = {
+        "total": len(found),
+        "count": len(chunk),
+        "per_page": per_page,
+        "current_page": page,
+        "total_pages": pages,
+    }
+    return jsonify({"data": chunk, "meta": {"pagination": pagination}})
+
+
+@bp.get("/ndr/<awb>")
+def ndr_one(awb: str):
+    s = state()
+    with s.lock:
+        o = s.order_by_awb(awb)
+        if o is None or not in_ndr(o):
+            return fail(404, NO_NDR)
+        return jsonify({"data": [ndr_row(o)]})
+
+
+@bp.post("/ndr/<awb>/action")
+def ndr_action(awb: str):
+    data, s = body(), state()
+    errors = check_ndr_action(data, now_ist().date())
+    if errors:
+        return invalid(errors)
+    action = str(data["action"]).strip().lower()
+    with s.lock:
+        o = s.order_by_awb(awb)
+        if o is None:
+            return fail(404, NO_NDR)
+        if not in_ndr(o):
+            return fail(400, NOT_IN_NDR)
+        s.ndr_actions.append(
+            {
+                "awb": o["awb"],
+                "shipment_id": o["shipment_id"],
+                "action": action,
+                "comments": str(data["comments"]),
+                "phone": digits(data.get("phone")),
+                "address1": _opt(data.get("address1")),
+                "address2": _opt(data.get("address2")),
+                "deferred_date": _opt(data.get("deferred_date")),
+                "at": ist_str(),
+            }
+        )
+        if action == "return":
+            add_scan(o, STATUSES["RTO INITIATED"])
+        else:
+            _apply_corrections(o, data)
+            add_scan(o, STATUSES["OUT FOR DELIVERY"])
+    return jsonify({"status": NDR_ACCEPTED}), 202
+
+
+def in_ndr(o: dict[str, Any]) -> bool:
+    """The shipment's latest state is UNDELIVERED (an NDR awaiting the seller's action)."""
+    return bool(o["awb"]) and not o["cancelled"] and o["shipment_status"] == UNDELIVERED.shipment_id
+
+
+def ndr_row(o: dict[str, Any]) -> dict[str, Any]:
+    """One row of GET /ndr/all (field names as a live answer shows them)."""
+    failed = [sc for sc in o["scans"] if sc["sr-status"] == str(UNDELIVERED.shipment_id)]
+    last = failed[-1] if failed else {}
+    reason = str(last.get("activity") or "")
+    prefix = "Undelivered - "
+    return {
+        "id": o["shipment_id"],
+        "shipment_id": o["shipment_id"],
+        "order_id": o["sr_order_id"],
+        "channel_order_id": o["channel_order_id"],
+        "customer_name": o["address"]["name"],
+        "customer_phone": o["address"]["phone"],
+        "reason": reason[len(prefix) :] if reason.startswith(prefix) else reason,
+        "attempts": len(failed),
+        "ndr_raised_at": last.get("date"),
+        "courier": o["courier_name"],
+        "awb_code": o["awb"],
+        "status": o["status"],
+    }
+
+
+def _opt(value: Any) -> str | None:
+    return None if blank(value) else str(value).strip()
+
+
+def _apply_corrections(o: dict[str, Any], data: dict[str, Any]) -> None:
+    """A re-attempt's corrected phone / address lines replace the delivery address's."""
+    if not blank(data.get("phone")):
+        o["address"]["phone"] = digits(data["phone"])
+    if not blank(data.get("address1")):
+        o["address"]["address"] = str(data["address1"]).strip()
+    if not blank(data.get("address2")):
+        o["address"]["address_2"] = str(data["address2"]).strip()
 
 
 # -- cancel AWBs -----------------------------------------------------------------------------

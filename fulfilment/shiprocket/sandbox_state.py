@@ -112,6 +112,7 @@ class SandboxState:
             self.awbs_assigned: Counter[int] = Counter()
             self.logins = 0
             self.calls: list[dict[str, Any]] = []
+            self.ndr_actions: list[dict[str, Any]] = []  # accepted POST /ndr/{awb}/action
             self.fired: set[tuple[str, str]] = set()
             self.pickups: list[dict[str, Any]] = [dict(p) for p in SEED_PICKUPS]
             self._next_order = FIRST_ORDER_ID
@@ -230,6 +231,7 @@ class SandboxState:
                 "awbs_assigned": {str(k): v for k, v in self.awbs_assigned.items()},
                 "logins": self.logins,
                 "calls": [dict(c) for c in self.calls],
+                "ndr_actions": [dict(a) for a in self.ndr_actions],
                 "faults": [dict(f) for f in self.faults],
                 "config": dict(self.config),
             }
