@@ -20,10 +20,11 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 # Queues by purpose; the worker listens on all of them, in this order of priority.
-SHIPMENTS = "shipments"
-EVENTS = "events"
-DEFAULT = "default"
-ALL_QUEUES = (SHIPMENTS, EVENTS, DEFAULT)
+SHIPMENTS = "shipments"  # one order's shipment, asked for by a person: first
+EVENTS = "events"  # outbound webhook deliveries
+BULK = "bulk"  # shipments of batches
+DEFAULT = "default"  # relay, sweep, batch fan-out
+ALL_QUEUES = (SHIPMENTS, EVENTS, BULK, DEFAULT)
 
 log = logging.getLogger(__name__)
 

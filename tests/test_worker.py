@@ -30,7 +30,7 @@ def order_id(app, client) -> str:
 
 
 def test_queues_are_named_by_purpose():
-    assert ALL_QUEUES == ("shipments", "events", "default")
+    assert ALL_QUEUES == ("shipments", "events", "bulk", "default")
 
 
 def test_job_runs_in_a_simple_worker_with_its_own_app_context(app, order_id):

@@ -17,7 +17,7 @@ from fulfilment.config import CARRIER_RULES
 from fulfilment.errors import DomainError, InvalidInput, OrderNotFound
 from fulfilment.extensions import db
 from fulfilment.models import Batch, BatchItem, Order
-from fulfilment.queues import SHIPMENTS, enqueue
+from fulfilment.queues import DEFAULT, enqueue
 from fulfilment.services.flags import require_enabled
 from fulfilment.services.shipments import request_shipment
 
@@ -79,7 +79,7 @@ def create_batch(
     db.session.add_all(BatchItem(batch_id=batch.id, order_pk=found[i]) for i in ids)
     db.session.commit()
     try:
-        enqueue("workers.jobs.start_batch", batch.id, queue=SHIPMENTS, job_id=f"batch-{batch.id}")
+        enqueue("workers.jobs.start_batch", batch.id, queue=DEFAULT, job_id=f"batch-{batch.id}")
     except RedisError as exc:
         log.warning("batch %s queued in the database only: %s", batch.id, type(exc).__name__)
         start_batch(batch.id)  # fall back to fanning out here; each order's job waits in the DB

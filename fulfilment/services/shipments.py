@@ -31,7 +31,7 @@ from fulfilment.db import utcnow
 from fulfilment.errors import ConcurrentUpdate, DomainError, InvalidInput, InvalidTransition
 from fulfilment.extensions import db
 from fulfilment.models import BatchItem, Order, Shipment, ShipmentAttempt
-from fulfilment.queues import SHIPMENTS, enqueue
+from fulfilment.queues import BULK, SHIPMENTS, enqueue
 from fulfilment.services.audit import record_audit
 from fulfilment.services.flags import require_enabled
 from fulfilment.services.orders import get_order, transition
@@ -179,18 +179,21 @@ def request_shipment(
         )
     attempt.job_id = f"ship-{sh.id}-{attempt.id}"
     db.session.commit()
-    _enqueue(sh.id, attempt.job_id)
+    _enqueue(sh.id, attempt.job_id, queue=BULK if batch_id is not None else SHIPMENTS)
     log.info("shipment requested by %s", actor, extra={"order_id": order_id})
     return ShipmentRequest(order_id, sh.id, attempt.job_id)
 
 
-def _enqueue(shipment_id: int, job_id: str) -> None:
-    """After the commit. If Redis is down the row stays `requested` and the sweep queues it."""
+def _enqueue(shipment_id: int, job_id: str, *, queue: str = SHIPMENTS) -> None:
+    """After the commit. If Redis is down the row stays `requested` and the sweep queues it.
+
+    Shipments asked for one at a time go to `shipments`, batches to `bulk`: workers take
+    `shipments` first, so an order shipped from its page never waits behind a batch."""
     try:
         enqueue(
             JOB_PATH,
             shipment_id,
-            queue=SHIPMENTS,
+            queue=queue,
             job_id=job_id,
             unique=True,
             retry=RETRY,
@@ -291,6 +294,9 @@ def run_shipment(shipment_id: int, *, job_id: str, final_try: bool = True) -> st
     Permanent problems (Shiprocket's 4xx, refusals, invalid data, no courier) fail the attempt
     visibly and return normally; transient ones re-raise for RQ's retry, except on the final try.
     """
+    # The job commits after every step; its own rows need no reload after each commit (nobody
+    # else writes them while it holds the lease). This session lives for this job only.
+    db.session().expire_on_commit = False
     if not _take_lease(shipment_id, job_id):
         log.info("shipment %s is done or held by another job; skipping", shipment_id)
         return "skipped"
