@@ -34,13 +34,13 @@ def redis_url():
     embedded.stop()
 
 
-def _worker(env: dict[str, str], *args: str) -> subprocess.Popen:
+def _worker(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "wsgi", "rq", "worker", "shipments", *args],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -56,18 +56,22 @@ def _kill_worker_and_horse(proc: subprocess.Popen) -> None:
     proc.wait(10)
 
 
+STEPS = [
+    "/orders/create/adhoc",
+    "/courier/serviceability/",
+    "/courier/assign/awb",
+    "/courier/generate/pickup",
+    "/courier/generate/label",
+]
+
+
 @pytest.mark.parametrize(
-    "step",
-    [
-        "/orders/create/adhoc",
-        "/courier/serviceability/",
-        "/courier/assign/awb",
-        "/courier/generate/pickup",
-        "/courier/generate/label",
-    ],
+    ("step", "mode"),
+    [(s, "--fork") for s in STEPS]  # RQ's forking worker: kill the parent and its work horse
+    + [(s, "--no-fork") for s in STEPS[::2]],  # our default in-process worker
 )
 def test_kill_9_during_each_step_then_a_new_worker_makes_one_order_and_one_awb(
-    make_app, database_url, redis_url, sandbox, tmp_path, step
+    make_app, database_url, redis_url, sandbox, tmp_path, step, mode
 ):
     env = {
         **os.environ,
@@ -91,7 +95,7 @@ def test_kill_9_during_each_step_then_a_new_worker_makes_one_order_and_one_awb(
     with app.app_context():
         request_shipment(order_id, actor="ops@example.in")
 
-    first = _worker(env)
+    first = _worker(env, tmp_path / "worker1.log", *([mode] if mode == "--fork" else []))
     deadline = time.monotonic() + 30
     while not sandbox.calls(step.rstrip("/")):
         assert time.monotonic() < deadline, "the job never reached the step"
@@ -102,13 +106,16 @@ def test_kill_9_during_each_step_then_a_new_worker_makes_one_order_and_one_awb(
     time.sleep(LEASE_S + 1.2)  # the dead job's lease runs out
     with app.app_context():
         assert sweep_stalled_shipments(), "the sweep found nothing to resume"
-    second = _worker(env, "--burst")
+    second = _worker(
+        env, tmp_path / "worker2.log", "--burst", *([mode] if mode == "--fork" else [])
+    )
     assert second.wait(120) == 0
+    worker_log = (tmp_path / "worker2.log").read_text()
 
     order = load(app, order_id)
     remote = sandbox.orders_for(order_id)
     assert len(remote) == 1, remote
     assert sandbox.state()["creates"].get(order_id, 0) >= 1
-    assert sandbox.state()["awbs_assigned"][str(remote[0]["shipment_id"])] == 1
-    assert order["status"] == "shipped"
+    assert order["status"] == "shipped", (order["shipment"], worker_log[-3000:])
     assert order["shipment"]["awb"] == remote[0]["awb"]
+    assert sandbox.state()["awbs_assigned"][str(remote[0]["shipment_id"])] == 1

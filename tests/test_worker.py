@@ -87,8 +87,9 @@ def redis_url():
     embedded.stop()
 
 
-def test_procfile_worker_command_drains_the_queue_in_a_forked_work_horse(
-    make_app, database_url, redis_url, tmp_path
+@pytest.mark.parametrize("mode", [[], ["--fork"]], ids=["in-process", "forked"])
+def test_procfile_worker_command_drains_the_queue(
+    make_app, database_url, redis_url, tmp_path, mode
 ):
     from redis import Redis
 
@@ -106,7 +107,7 @@ def test_procfile_worker_command_drains_the_queue_in_a_forked_work_horse(
     }
 
     result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "rq", "worker", "--burst"],
+        [sys.executable, "-m", "flask", "--app", "wsgi", "rq", "worker", "--burst", *mode],
         cwd=ROOT,
         env=env,
         capture_output=True,
