@@ -215,3 +215,57 @@ def test_redis_down_loses_nothing_the_event_goes_out_when_it_is_back(
     run_worker(app)
 
     assert [json.loads(r["body"])["data"]["order_id"] for r in rec.received] == ["ORD-RD"]
+
+
+def test_admin_adds_rotates_and_disables_subscribers_and_ops_resend_from_the_order_page(
+    ship_app, sandbox, receiver
+):
+    from fulfilment.models import AuditLog
+    from tests.admin_helpers import csrf_from, login, make_user
+
+    rec = receiver()
+    shipped_with_subscriber(ship_app, rec.url)
+    deliver_all(ship_app)
+    make_user(ship_app, "boss@example.in", "admin")
+    make_user(ship_app, "ops@example.in", "ops")
+    admin = ship_app.test_client()
+    login(admin, "boss@example.in")
+
+    def post(**data):
+        data["csrf_token"] = csrf_from(admin, "/admin/subscribers/")
+        return admin.post("/admin/subscribers/", data=data, follow_redirects=True)
+
+    post(op="add", url="http://127.0.0.1:9/other", event_types="OrderDelivered")
+    with ship_app.app_context():
+        env_sub = db.session.execute(
+            select(Subscriber).where(Subscriber.url == rec.url)
+        ).scalar_one()
+    rotated = post(op="rotate", id=str(env_sub.id))
+    post(op="disable", id=str(env_sub.id))
+    ops = ship_app.test_client()
+    login(ops, "ops@example.in")
+    page = ops.get("/admin/orders/details/?order_id=ORD-O1").get_data(True)
+    token = csrf_from(ops, "/admin/orders/details/?order_id=ORD-O1")
+    with ship_app.app_context():
+        delivery_id = db.session.execute(select(Delivery.id)).scalar_one()
+    resent = ops.post(
+        f"/admin/subscribers/deliveries/{delivery_id}/resend",
+        data={"csrf_token": token, "next": "/admin/orders/details/?order_id=ORD-O1"},
+    )
+
+    assert "whsec_" in rotated.get_data(True)
+    assert 'id="deliveries"' in page and "OrderShipped" in page
+    assert resent.status_code == 302
+    assert ops.get("/admin/subscribers/").status_code == 403
+    with ship_app.app_context():
+        subs = {s.url: s for s in db.session.execute(select(Subscriber)).scalars()}
+        assert subs["http://127.0.0.1:9/other"].event_types == ["OrderDelivered"]
+        assert subs[rec.url].enabled is False and subs[rec.url].previous_secret
+        actions = db.session.execute(select(AuditLog.action)).scalars().all()
+        assert {
+            "subscriber.add",
+            "subscriber.rotate",
+            "subscriber.disable",
+            "delivery.resend",
+        } <= set(actions)
+        assert db.session.get(Delivery, delivery_id).state == "pending"

@@ -13,6 +13,7 @@ from flask_admin.theme import Bootstrap4Theme
 from fulfilment.admin.batches import BatchView
 from fulfilment.admin.common import AuditLogView, FlagsView, HomeView, UsersView
 from fulfilment.admin.orders import OrderView
+from fulfilment.admin.webhooks import SubscribersView
 from fulfilment.extensions import db
 from fulfilment.models import AuditLog, Order
 
@@ -29,5 +30,6 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(BatchView(name="Batches", endpoint="batches"))
     admin.add_view(FlagsView(name="Feature flags", endpoint="flags"))
     admin.add_view(UsersView(name="Users", endpoint="users"))
+    admin.add_view(SubscribersView(name="Webhooks", endpoint="subscribers"))
     admin.add_view(AuditLogView(AuditLog, db, name="Audit log", endpoint="audit"))
     return admin

@@ -44,6 +44,7 @@ from fulfilment.search import search_condition
 from fulfilment.services.batches import create_batch
 from fulfilment.services.flags import is_enabled
 from fulfilment.services.orders import add_note, get_order, process_order
+from fulfilment.services.outbound import deliveries_for_order
 from fulfilment.services.shipments import (
     cancel_order,
     courier_quote,
@@ -51,6 +52,7 @@ from fulfilment.services.shipments import (
     request_shipment,
     update_shipping_address,
 )
+from fulfilment.services.tracking import tracking_events
 from fulfilment.shiprocket.types import ShiprocketError
 from fulfilment.timefmt import IST, show_ist
 
@@ -327,6 +329,8 @@ class OrderView(Secured, ModelView):
             sla=sla_state(order),
             form=FlaskForm(),
             return_url=url_for(".index_view"),
+            deliveries=deliveries_for_order(order.id),
+            tracking=tracking_events(order.shipment.id) if order.shipment else [],
         )
 
     def _back(self, order_id: str) -> Any:
