@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from fulfilment.admin.search import parse_search
 from fulfilment.db import utcnow
 from fulfilment.extensions import db
 from fulfilment.models import Order, SavedView
+from fulfilment.search import parse_search
 from tests.admin_helpers import login, make_user
 from tests.shipping_helpers import place, place_processing, ship
 
