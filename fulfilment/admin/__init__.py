@@ -12,6 +12,7 @@ from flask_admin.theme import Bootstrap4Theme
 
 from fulfilment.admin.batches import BatchView
 from fulfilment.admin.common import AuditLogView, FlagsView, HomeView, UsersView
+from fulfilment.admin.ndr import NdrView
 from fulfilment.admin.orders import OrderView
 from fulfilment.admin.webhooks import SubscribersView
 from fulfilment.extensions import db
@@ -27,6 +28,7 @@ def init_admin(app: Flask) -> Admin:
         index_view=HomeView(name="Home", url="/admin"),
     )
     admin.add_view(OrderView(Order, db, name="Orders", endpoint="orders"))
+    admin.add_view(NdrView(name="Action required", endpoint="ndr"))
     admin.add_view(BatchView(name="Batches", endpoint="batches"))
     admin.add_view(FlagsView(name="Feature flags", endpoint="flags"))
     admin.add_view(UsersView(name="Users", endpoint="users"))

@@ -268,7 +268,7 @@ def check_ndr_action(body: dict[str, Any], today: date) -> Errors:
 
 def _check_deferred_date(c: Checker, text: str, today: date) -> None:
     try:
-        when = datetime.strptime(text, "%Y-%m-%d").date()
+        when = datetime.strptime(text, "%Y-%m-%d").date()  # noqa: DTZ007 - a calendar date
     except ValueError:
         c.add("deferred_date", "The deferred date does not match the format Y-m-d.")
         return
