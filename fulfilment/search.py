@@ -49,5 +49,9 @@ def search_condition(raw: str) -> ColumnElement[bool]:
     if terms.phone:
         parts.append(Order.customer_phone == terms.phone)
     if terms.awb:
-        parts.append(Order.id.in_(select(Shipment.order_pk).where(Shipment.awb == terms.awb)))
+        # AWBs are unique: "id = (subquery)" lets PostgreSQL combine the index lookups, where
+        # "id IN (subquery)" under an OR made it filter every order (bench/dashboard_bench.py).
+        parts.append(
+            Order.id == select(Shipment.order_pk).where(Shipment.awb == terms.awb).scalar_subquery()
+        )
     return or_(*parts) if parts else false()

@@ -244,3 +244,26 @@ def test_mark_processing_from_the_detail_page_with_a_stale_version_is_refused(sh
 
     assert "changed by someone else" in stale.get_data(True)
     assert "Order marked as Processing." in fresh.get_data(True)
+
+
+def test_date_range_filter_takes_whole_days_in_india_time(ship_app, ops_client):
+    place(ship_app, "ORD-D1", placed_at="2026-05-31T23:30:00+05:30")  # 18:00 UTC, May 31
+    place(ship_app, "ORD-D2", placed_at="2026-06-01T00:10:00+05:30")  # 18:40 UTC, May 31
+    place(ship_app, "ORD-D3", placed_at="2026-05-01T00:00:00+05:30")
+
+    june = rows(ops_client.get("/admin/orders/?flt0_5=2026-06-01+to+2026-06-30").get_data(True))
+    may = rows(ops_client.get("/admin/orders/?flt0_5=2026-05-01+to+2026-05-31").get_data(True))
+
+    assert june == ["ORD-D2"]
+    assert sorted(may) == ["ORD-D1", "ORD-D3"]
+
+
+def test_carrier_filter_lists_the_carriers_seen(ship_app, sandbox, ops_client):
+    place_processing(ship_app, "ORD-K1")
+    ship(ship_app, "ORD-K1")
+    with ship_app.app_context():
+        from fulfilment.admin.filters import carrier_options
+
+        (name,) = [n for n, _ in carrier_options()]
+    listed = rows(ops_client.get("/admin/orders/", query_string={"flt0_4": name}).get_data(True))
+    assert listed == ["ORD-K1"]

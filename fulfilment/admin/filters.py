@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from flask import has_app_context
-from flask_admin.contrib.sqla.filters import BaseSQLAFilter
-from sqlalchemy import select
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter, DateBetweenFilter
+from sqlalchemy import select, text
 
 from fulfilment.db import utcnow
 from fulfilment.extensions import db
 from fulfilment.models import Order, Shipment
+from fulfilment.timefmt import IST
 
 OPEN = ("placed", "processing")
 SLA_AT_RISK_H = 24
@@ -68,14 +69,33 @@ class CarrierFilter(BaseSQLAFilter):
         return "is"
 
 
+# DISTINCT over a million shipments reads every index entry (~130 ms); this walks the
+# ix_shipments_courier_name index from one name to the next instead (~0.3 ms): a "skip scan".
+_CARRIER_NAMES = text(
+    """
+    WITH RECURSIVE names(name) AS (
+        SELECT min(courier_name) FROM shipments
+        UNION ALL
+        SELECT (SELECT min(courier_name) FROM shipments WHERE courier_name > names.name)
+        FROM names WHERE names.name IS NOT NULL
+    )
+    SELECT name FROM names WHERE name IS NOT NULL
+    """
+)
+
+
 def carrier_options() -> list[tuple[str, str]]:
-    """Carriers seen so far (DISTINCT on an indexed column); refreshed on every list load."""
+    """Carriers seen so far; refreshed on every list load."""
     if not has_app_context():
         return []
-    names = db.session.execute(
-        select(Shipment.courier_name)
-        .where(Shipment.courier_name.is_not(None))
-        .distinct()
-        .order_by(Shipment.courier_name)
-    ).scalars()
-    return [(n, n) for n in names]
+    return [(n, n) for n in db.session.execute(_CARRIER_NAMES).scalars()]
+
+
+class PlacedBetweenFilter(DateBetweenFilter):
+    """Placed between two dates, whole days in India time (the last day included)."""
+
+    def apply(self, query: Any, value: Any, alias: Any = None) -> Any:
+        start, end = value
+        low = datetime.combine(start, time.min, tzinfo=IST)
+        high = datetime.combine(end + timedelta(days=1), time.min, tzinfo=IST)
+        return query.filter(Order.placed_at >= low, Order.placed_at < high)
