@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import abort, flash, redirect, request, url_for
@@ -12,7 +13,8 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from fulfilment.auth import current_actor, role_at_least
-from fulfilment.errors import InvalidInput
+from fulfilment.errors import DomainError
+from fulfilment.extensions import db
 from fulfilment.services.flags import list_flags, seed_flags, set_flag
 from fulfilment.services.users import create_user, list_users, update_user
 from fulfilment.timefmt import show_ist
@@ -75,6 +77,25 @@ class FlagsView(Secured, BaseView):
         return self.render("admin/flags.html", flags=list_flags(), form=form, show_ist=show_ist)
 
 
+def describe_error(exc: DomainError) -> str:
+    """ "cannot create user: email: must be an e-mail address" — the message and its fields."""
+    fields = getattr(exc, "fields", {}) or {}
+    detail = "; ".join(f"{k}: {', '.join(v)}" for k, v in fields.items())
+    return f"{exc}: {detail}" if detail else str(exc)
+
+
+def post_and_return(apply: Callable[[Any], None]) -> Response:
+    """A CSRF-checked form POST on an admin page: apply it, flash any refusal, back to the page."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        apply(request.form)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(describe_error(exc), "error")
+    return redirect(url_for(".index"))
+
+
 class UsersView(Secured, BaseView):
     """Admins create logins, change roles and disable users (all audited)."""
 
@@ -82,17 +103,11 @@ class UsersView(Secured, BaseView):
 
     @expose("/", methods=["GET", "POST"])
     def index(self) -> Any:
-        form = FlaskForm()
         if request.method == "POST":
-            if not form.validate_on_submit():
-                abort(400)
-            try:
-                self._apply(request.form)
-            except InvalidInput as exc:
-                details = "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.fields.items())
-                flash(f"{exc}: {details}", "error")
-            return redirect(url_for(".index"))
-        return self.render("admin/users.html", users=list_users(), form=form, show_ist=show_ist)
+            return post_and_return(self._apply)
+        return self.render(
+            "admin/users.html", users=list_users(), form=FlaskForm(), show_ist=show_ist
+        )
 
     def _apply(self, data: Any) -> None:
         op = data.get("op")

@@ -12,7 +12,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
-from fulfilment.admin.common import Secured
+from fulfilment.admin.common import Secured, post_and_return
 from fulfilment.auth import current_actor, role_at_least
 from fulfilment.errors import DomainError
 from fulfilment.extensions import db
@@ -28,17 +28,9 @@ class SubscribersView(Secured, BaseView):
 
     @expose("/", methods=["GET", "POST"])
     def index(self) -> Any:
-        form = FlaskForm()
         if request.method == "POST":
-            if not form.validate_on_submit():
-                abort(400)
-            try:
-                self._apply(request.form)
-            except DomainError as exc:
-                fields = getattr(exc, "fields", {}) or {}
-                detail = "; ".join(f"{k}: {', '.join(v)}" for k, v in fields.items())
-                flash(f"{exc}{': ' + detail if detail else ''}", "error")
-            return redirect(url_for(".index"))
+            return post_and_return(self._apply)
+        form = FlaskForm()
         outbound.sync_env_subscribers()
         subs = db.session.execute(select(Subscriber).order_by(Subscriber.id)).scalars().all()
         return self.render(
