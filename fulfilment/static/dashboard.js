@@ -31,7 +31,8 @@
       cfg.since = res.body.since; cfg.afterId = res.body.after_id;
       var fresh = 0;
       res.body.changes.forEach(function (c) {
-        if (cfg.page === "detail" && c.order_id === cfg.orderId && c.version !== cfg.version) {
+        if (cfg.page === "detail" && c.order_id === cfg.orderId && c.version !== cfg.version
+            && !cfg.followingNow) {  // follow() shows the outcome, then reloads itself
           window.location.reload();
         }
         var badge = document.querySelector('[data-status-for="' + CSS.escape(c.order_id) + '"]');
@@ -53,6 +54,7 @@
 
   // Detail page: follow the shipment job until it ends, without a manual reload.
   function follow(message) {
+    cfg.followingNow = true;
     var box = document.getElementById("shipment-result");
     var started = Date.now();
     box.className = "alert alert-info"; box.textContent = message || "Generating shipment…";
@@ -87,7 +89,11 @@
         if (!res.ok) {
           list.innerHTML = ""; var err = document.createElement("div");
           err.className = "alert alert-danger"; err.textContent = res.body.error || "Could not load couriers.";
-          list.appendChild(err); return;
+          list.appendChild(err);
+          // Ops may still ask for the shipment with the automatic choice: the job then fails
+          // visibly, with the reason, and the failed attempt is recorded for the retry.
+          document.getElementById("confirm-shipment").disabled = false;
+          return;
         }
         list.innerHTML = "";
         document.getElementById("courier-rule").textContent = res.body.reason;
