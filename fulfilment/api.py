@@ -55,6 +55,10 @@ def _error(status: int, error: str, **extra: Any) -> tuple[Response, int]:
 
 @bp.before_request
 def authenticate_bearer() -> tuple[Response, int] | None:
+    if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+        return _error(
+            422, "validation_failed", fields={"_path": ["must not contain NUL characters"]}
+        )
     if request.endpoint == "api.openapi_document":
         return None  # the API's description is public; every operation still needs a token
     header = request.headers.get("Authorization", "")

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from fulfilment.models import Order
+from fulfilment.schemas import BaseSchema
 from fulfilment.timefmt import iso_ist
 
 
@@ -157,20 +158,20 @@ class CourierOptionOut(Schema):
     rating = fields.Float(allow_none=True)
 
 
-class ShipmentRequestIn(Schema):
+class ShipmentRequestIn(BaseSchema):
     courier_id = fields.Integer(load_default=None, allow_none=True, strict=True)
 
 
-class CancelIn(Schema):
+class CancelIn(BaseSchema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
     confirmed_by_hand = fields.Boolean(load_default=False)
 
 
-class NoteIn(Schema):
+class NoteIn(BaseSchema):
     body = fields.String(required=True, validate=validate.Length(min=1, max=5000))
 
 
-class BatchIn(Schema):
+class BatchIn(BaseSchema):
     order_ids = fields.List(
         fields.String(validate=validate.Length(min=1, max=64)),
         required=True,
@@ -202,7 +203,7 @@ class OrderListOut(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
-class OrderListArgs(Schema):
+class OrderListArgs(BaseSchema):
     status = fields.String(
         load_default=None,
         validate=validate.OneOf(["placed", "processing", "shipped", "delivered", "cancelled"]),

@@ -56,8 +56,22 @@ def create_app(
     _register_error_handlers(app)
     _register_cli(app)
     app.before_request(_reset_log_context)
+    app.before_request(_refuse_nul)
     app.after_request(_security_headers)
     return app
+
+
+def _refuse_nul() -> Any:
+    """PostgreSQL cannot store or compare NUL in text; a URL carrying one is bad input."""
+    if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+        if _wants_json():
+            return jsonify(
+                error="validation_failed", fields={"_url": ["contains a NUL character"]}
+            ), 422
+        return render_template(
+            "error.html", code=400, message="The address contains a NUL character."
+        ), 400
+    return None
 
 
 def _reset_log_context() -> None:

@@ -20,6 +20,7 @@ from marshmallow import (
     ValidationError,
     fields,
     post_load,
+    pre_load,
     validate,
     validates_schema,
 )
@@ -31,9 +32,30 @@ ORDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,39}$")
 EVENT_ID_RE = re.compile(r"^[A-Za-z0-9_\-:.]{1,128}$")
 
 
+def reject_nul(data: Any, path: str = "") -> None:
+    """PostgreSQL cannot store NUL in text: refuse it here, field by field, as bad input."""
+    if isinstance(data, str):
+        if "\x00" in data:
+            raise ValidationError({path or "_body": ["must not contain NUL characters"]})
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            reject_nul(key, path)
+            reject_nul(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(data, list):
+        for n, value in enumerate(data):
+            reject_nul(value, f"{path}.{n}" if path else str(n))
+
+
 class BaseSchema(Schema):
+    """Inbound payloads: unknown fields ignored (senders add fields), NUL characters refused."""
+
     class Meta:
         unknown = EXCLUDE
+
+    @pre_load
+    def no_nul(self, data: Any, **_: Any) -> Any:
+        reject_nul(data)  # nested schemas repeat it on their part: small payloads, cheap
+        return data
 
 
 class MoneyField(fields.Field):

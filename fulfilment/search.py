@@ -28,7 +28,7 @@ class SearchTerms:
 
 
 def parse_search(raw: str) -> SearchTerms:
-    term = (raw or "").strip()
+    term = (raw or "").replace("\x00", "").strip()
     email = term.lower() if "@" in term and " " not in term else None
     phone = normalise_phone(term) if re.fullmatch(r"[+0-9\s\-().]{10,20}", term) else None
     return SearchTerms(

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
+from marshmallow import ValidationError, fields, post_load, validate
 
+from fulfilment.schemas import BaseSchema
 from fulfilment.timefmt import IST
 
 PUSH_TIME = "%d %m %Y %H:%M:%S"  # current_timestamp: "23 05 2023 11:43:52"
@@ -61,10 +62,7 @@ class TrackingPush:
     scans: tuple[Scan, ...]
 
 
-class ScanSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class ScanSchema(BaseSchema):
     date = IstTime(SCAN_TIME, required=True)
     status = fields.String(load_default="")
     activity = fields.String(load_default="")
@@ -85,10 +83,7 @@ class ScanSchema(Schema):
         )
 
 
-class TrackingPushSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class TrackingPushSchema(BaseSchema):
     awb = fields.String(required=True, validate=validate.Length(min=1, max=40))
     shipment_status = fields.String(required=True, validate=validate.Length(min=1, max=80))
     shipment_status_id = LenientInt(load_default=None)

@@ -79,3 +79,9 @@ def test_retry_failed_only_makes_a_batch_of_the_failures(ship_app, sandbox):
         progress = batch_progress(second)
     assert (progress.total, progress.succeeded) == (1, 1)
     assert load(ship_app, "ORD-R2")["status"] == "shipped"
+
+
+def test_huge_batch_id_is_404_not_an_overflow(ship_app):
+    headers = bearer(user_with_token(ship_app, "ops@example.in", "ops"))
+    resp = ship_app.test_client().get("/api/v1/batches/189631450630962020352", headers=headers)
+    assert resp.status_code == 404

@@ -333,3 +333,19 @@ def test_get_is_405_not_500(client):
 
     assert resp.status_code == 405
     assert resp.get_json() == {"error": "method_not_allowed"}
+
+
+def test_nul_character_is_a_field_error_not_a_database_error(app, client):
+    payload = sample()
+    payload["order"]["customer"]["name"] = "Ananya\u0000Krishnan"
+
+    resp = post_signed(client, app, payload)
+
+    assert resp.status_code == 422
+    assert resp.get_json()["fields"] == {"order.customer.name": ["must not contain NUL characters"]}
+    assert counts(app) == NOTHING_STORED
+
+
+def test_nul_in_a_url_is_refused_as_bad_input(client):
+    assert client.get("/api/v1/orders/ORD%00X").status_code == 422
+    assert client.get("/admin/orders/?search=a%00b").status_code == 400

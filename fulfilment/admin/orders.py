@@ -276,7 +276,7 @@ class OrderView(Secured, ModelView):
         return redirect(url_for("batches.detail", batch_id=batch.id))
 
     def _orders(self, ids: list[str]) -> list[Order]:
-        pks = [int(i) for i in ids if str(i).isdigit()]
+        pks = [int(i) for i in ids if str(i).isdigit() and len(str(i)) <= 18]
         return list(db.session.execute(select(Order).where(Order.id.in_(pks))).scalars())
 
     @expose("/")
@@ -314,7 +314,7 @@ class OrderView(Secured, ModelView):
         )
         if order_id:
             query = query.where(Order.order_id == order_id)
-        elif pk.isdigit():
+        elif pk.isdigit() and len(pk) <= 18:
             query = query.where(Order.id == int(pk))
         else:
             abort(404)

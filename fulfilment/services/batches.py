@@ -111,8 +111,11 @@ def start_batch(batch_id: int) -> int:
     return started
 
 
+MAX_ID = 2**63 - 1  # BIGINT; a larger id cannot exist (and would overflow the driver)
+
+
 def batch_progress(batch_id: int) -> BatchProgress:
-    batch = db.session.get(Batch, batch_id)
+    batch = db.session.get(Batch, batch_id) if 0 < batch_id <= MAX_ID else None
     if batch is None:
         raise BatchNotFound(batch_id)
     rows = db.session.execute(
