@@ -269,3 +269,29 @@ def test_admin_adds_rotates_and_disables_subscribers_and_ops_resend_from_the_ord
             "delivery.resend",
         } <= set(actions)
         assert db.session.get(Delivery, delivery_id).state == "pending"
+
+
+def test_relay_claims_deliveries_so_a_second_pass_queues_nothing_twice(
+    ship_app, sandbox, receiver
+):
+    from fulfilment.queues import EVENTS, get_queue
+    from workers.jobs import relay_outbox
+
+    rec = receiver()
+    ship_app.config["OUTBOUND_WEBHOOK_URLS"] = [rec.url]
+    for n in range(3):
+        place_processing(ship_app, f"ORD-Q{n}")
+        ship(ship_app, f"ORD-Q{n}")
+
+    with ship_app.app_context():
+        first = relay_outbox()
+        second = relay_outbox()
+        jobs = get_queue(EVENTS).count
+    run_worker(ship_app)
+
+    assert (first, second, jobs) == (3, 0, 1)  # one job carries the subscriber's three events
+    assert sorted(json.loads(r["body"])["data"]["order_id"] for r in rec.received) == [
+        "ORD-Q0",
+        "ORD-Q1",
+        "ORD-Q2",
+    ]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
+from redis.exceptions import RedisError
 from rq import get_current_job
-from rq.exceptions import DuplicateJobError
 
 from fulfilment.queues import EVENTS, enqueue
 from fulfilment.services import batches, outbound
@@ -29,24 +31,28 @@ def start_batch(batch_id: int) -> int:
 
 
 def relay_outbox() -> int:
-    """Outbox → deliveries → one delivery job each (unique per delivery and try)."""
+    """Outbox → deliveries → jobs of up to 25 claimed deliveries, one subscriber each."""
     outbound.fan_out()
-    queued = 0
-    for delivery_id, attempts in outbound.due_deliveries():
+    batches = outbound.claim_due()
+    for n, ids in enumerate(batches):
         try:
             enqueue(
-                "workers.jobs.deliver_event",
-                delivery_id,
+                "workers.jobs.deliver_events",
+                ids,
                 queue=EVENTS,
-                job_id=f"deliver-{delivery_id}-{attempts}",
-                unique=True,
-                job_timeout=30,
+                job_id=f"deliver-{ids[0]}-{len(ids)}-{uuid.uuid4().hex[:8]}",
+                job_timeout=30 + 12 * len(ids),  # 10 s per POST at the very worst
                 result_ttl=60,
             )
-            queued += 1
-        except DuplicateJobError:
-            continue  # that try is already queued or running
-    return queued
+        except RedisError:
+            outbound.release([i for rest in batches[n:] for i in rest])  # due again now
+            raise
+    return sum(len(ids) for ids in batches)
+
+
+def deliver_events(delivery_ids: list[int]) -> dict[str, int]:
+    """Signed POSTs of claimed deliveries (the relay claimed them for this job)."""
+    return outbound.deliver_claimed(delivery_ids)
 
 
 def deliver_event(delivery_id: int) -> str:

@@ -43,6 +43,9 @@ SEND_LEASE_S = 30  # a try in flight; if its worker dies the delivery is due aga
 DISABLE_AFTER = timedelta(days=5)
 ROTATION_OVERLAP = timedelta(hours=24)
 _session = requests.Session()
+_session.trust_env = False  # no proxy/.netrc lookups from the environment on every POST
+BATCH = 25  # deliveries per job: RQ's own cost per job is larger than one delivery's
+CLAIM_LEASE_S = 300  # claimed for a queued job; due again after this if the job never ran
 
 
 def sync_env_subscribers() -> None:
@@ -143,6 +146,64 @@ def _retry_after(resp: requests.Response) -> float | None:
         return None
 
 
+def claim_due(limit: int = 500) -> list[list[int]]:
+    """Claims due deliveries for a send lease, grouped by subscriber in batches of BATCH.
+
+    Claimed deliveries are not due again until the lease runs out, so the relay (every second)
+    never queues them twice; if a job dies, they are simply due again after the lease.
+    """
+    now = utcnow()
+    rows = db.session.execute(
+        select(Delivery.id, Delivery.subscriber_id)
+        .where(Delivery.state == "pending", Delivery.next_attempt_at <= now)
+        .order_by(Delivery.next_attempt_at)
+        .limit(limit)
+    ).all()
+    if not rows:
+        db.session.rollback()
+        return []
+    claimed = set(
+        db.session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id.in_([r.id for r in rows]),
+                Delivery.state == "pending",
+                Delivery.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=now + timedelta(seconds=CLAIM_LEASE_S))
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
+    db.session.commit()
+    by_sub: dict[int, list[int]] = {}
+    for r in rows:
+        if r.id in claimed:
+            by_sub.setdefault(r.subscriber_id, []).append(r.id)
+    return [ids[i : i + BATCH] for ids in by_sub.values() for i in range(0, len(ids), BATCH)]
+
+
+def release(delivery_ids: list[int]) -> None:
+    """Undo a claim whose job could not be queued: the deliveries are due again now."""
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.state == "pending")
+        .values(next_attempt_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def deliver_claimed(delivery_ids: list[int]) -> dict[str, int]:
+    """Sends deliveries the relay claimed for this job, one after the other."""
+    db.session().expire_on_commit = False  # this job's own rows: no reload after each commit
+    outcomes: dict[str, int] = {}
+    for delivery_id in delivery_ids:
+        outcome = _send(delivery_id)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
 def _claim(delivery_id: int) -> bool:
     now = utcnow()
     result = db.session.execute(
@@ -163,8 +224,13 @@ def deliver(delivery_id: int) -> str:
     """One try at POSTing one delivery. Returns "sent", "retry", "failed" or "skipped"."""
     if not _claim(delivery_id):
         return "skipped"
+    return _send(delivery_id)
+
+
+def _send(delivery_id: int) -> str:
     delivery = db.session.get(Delivery, delivery_id)
-    assert delivery is not None
+    if delivery is None or delivery.state != "pending":
+        return "skipped"
     sub, event = delivery.subscriber, delivery.event
     if not sub.enabled:
         delivery.state = "failed"
