@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import requests
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 from standardwebhooks.webhooks import Webhook
 
 from fulfilment.db import insert_ignoring_conflicts, utcnow
@@ -195,12 +196,27 @@ def release(delivery_ids: list[int]) -> None:
 
 
 def deliver_claimed(delivery_ids: list[int]) -> dict[str, int]:
-    """Sends deliveries the relay claimed for this job, one after the other."""
-    db.session().expire_on_commit = False  # this job's own rows: no reload after each commit
+    """Sends the deliveries the relay claimed for this job: one query loads them all, each is
+    POSTed in turn, and the outcomes are written in one commit at the end (if the job dies
+    midway, the claim runs out and the unrecorded ones are sent again: at-least-once)."""
+    db.session().expire_on_commit = False  # this job's own rows: no reload after the commit
+    deliveries = list(
+        db.session.execute(
+            select(Delivery)
+            .options(joinedload(Delivery.subscriber), joinedload(Delivery.event))
+            .where(Delivery.id.in_(delivery_ids), Delivery.state == "pending")
+            .order_by(Delivery.id)
+        ).scalars()
+    )
+    db.session.commit()  # no transaction held open across the HTTP calls
     outcomes: dict[str, int] = {}
-    for delivery_id in delivery_ids:
-        outcome = _send(delivery_id)
+    for delivery in deliveries:
+        if delivery.subscriber.enabled:
+            outcome = _apply(delivery, *_post(delivery))
+        else:
+            delivery.state, outcome = "failed", "failed"
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    db.session.commit()
     return outcomes
 
 
@@ -231,15 +247,20 @@ def _send(delivery_id: int) -> str:
     delivery = db.session.get(Delivery, delivery_id)
     if delivery is None or delivery.state != "pending":
         return "skipped"
-    sub, event = delivery.subscriber, delivery.event
-    if not sub.enabled:
+    if not delivery.subscriber.enabled:
         delivery.state = "failed"
         db.session.commit()
         return "failed"
+    db.session.commit()  # no transaction held open across the HTTP call
+    return _record(delivery, *_post(delivery))
+
+
+def _post(delivery: Delivery) -> tuple[int | None, str | None, str | None, int, float | None]:
+    """Signs and POSTs; returns (status, error, excerpt, latency ms, retry-after). No DB work."""
+    sub, event = delivery.subscriber, delivery.event
     now = utcnow()
     body = json.dumps(event.payload, separators=(",", ":"), default=str)
     headers = signed_headers(event.event_id, body, _secrets(sub, now), now)
-    db.session.commit()  # no transaction held open across the HTTP call
     started = time.monotonic()
     status, error, excerpt, retry_after = None, None, None, None
     try:
@@ -249,11 +270,10 @@ def _send(delivery_id: int) -> str:
         status, excerpt, retry_after = resp.status_code, resp.text[:500], _retry_after(resp)
     except requests.RequestException as exc:
         error = f"{type(exc).__name__}: {str(exc)[:250]}"
-    latency = int((time.monotonic() - started) * 1000)
-    return _record(delivery, status, error, excerpt, latency, retry_after)
+    return status, error, excerpt, int((time.monotonic() - started) * 1000), retry_after
 
 
-def _record(
+def _apply(
     delivery: Delivery,
     status: int | None,
     error: str | None,
@@ -278,25 +298,21 @@ def _record(
     if status is not None and 200 <= status < 300:
         delivery.state, delivery.sent_at = "sent", now
         sub.failing_since = None
-        db.session.commit()
         return "sent"
     if status == 410:
         delivery.state = "failed"
         _disable(sub, "the endpoint answered 410 Gone")
-        db.session.commit()
         return "failed"
     sub.failing_since = sub.failing_since or now
     if now - sub.failing_since > DISABLE_AFTER:
         _disable(sub, f"failing since {sub.failing_since:%Y-%m-%d %H:%M} UTC (5 days)")
     if delivery.attempts > len(SCHEDULE_S):
         delivery.state = "failed"
-        db.session.commit()
         return "failed"
     wait = SCHEDULE_S[delivery.attempts - 1] * random.uniform(0.9, 1.1)  # noqa: S311
     if retry_after is not None:
         wait = max(wait, retry_after)
     delivery.next_attempt_at = now + timedelta(seconds=wait)
-    db.session.commit()
     log.info(
         "delivery %s to %s failed (%s); next try in %.0f s",
         delivery.id,
@@ -305,6 +321,12 @@ def _record(
         wait,
     )
     return "retry"
+
+
+def _record(delivery: Delivery, *result: Any) -> str:
+    outcome = _apply(delivery, *result)
+    db.session.commit()
+    return outcome
 
 
 def _disable(sub: Subscriber, reason: str) -> None:
