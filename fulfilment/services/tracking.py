@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from fulfilment.db import insert_ignoring_conflicts, utcnow
 from fulfilment.extensions import db
@@ -86,7 +88,10 @@ def record_push(push: TrackingPush) -> PushResult:
         return PushResult("duplicate")
 
     sh = db.session.execute(select(Shipment).where(Shipment.awb == push.awb)).scalar_one_or_none()
-    _store_scans(push, sh.id if sh else None, dialect)
+    # Every push repeats the whole scan history; scans before the latest push we stored came
+    # with that push and are stored already, so only newer ones are written.
+    since = sh.tracking_at if sh is not None else None
+    _store_scans(push, sh.id if sh else None, dialect, since=since)
     if sh is None:
         db.session.commit()
         log.warning("tracking push for unknown AWB %s kept for review", push.awb)
@@ -126,7 +131,10 @@ def record_push(push: TrackingPush) -> PushResult:
     return PushResult("recorded", delivered=delivered)
 
 
-def _store_scans(push: TrackingPush, shipment_id: int | None, dialect: str) -> None:
+def _store_scans(
+    push: TrackingPush, shipment_id: int | None, dialect: str, *, since: datetime | None
+) -> None:
+    scans = [s for s in push.scans if since is None or s.at >= since]
     rows = [
         {
             "shipment_id": shipment_id,
@@ -140,7 +148,7 @@ def _store_scans(push: TrackingPush, shipment_id: int | None, dialect: str) -> N
             "location": s.location,
             "is_exception": is_exception(s.status_id, s.label or ""),
         }
-        for s in push.scans
+        for s in scans
     ]
     rows.append(
         {
@@ -156,8 +164,13 @@ def _store_scans(push: TrackingPush, shipment_id: int | None, dialect: str) -> N
             "is_exception": is_exception(push.status_id, push.status),
         }
     )
-    stmt = insert_ignoring_conflicts(TrackingEvent.__table__, dialect, ["dedupe_key"])
-    db.session.execute(stmt, rows)
+    # One multi-row INSERT (not one statement per scan), duplicates skipped by the unique key.
+    module = postgresql if dialect == "postgresql" else sqlite
+    db.session.execute(
+        module.insert(TrackingEvent.__table__)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
 
 
 def tracking_events(shipment_id: int) -> list[TrackingEvent]:
