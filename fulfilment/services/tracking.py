@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from fulfilment.db import insert_ignoring_conflicts, utcnow
 from fulfilment.extensions import db
