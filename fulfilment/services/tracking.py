@@ -163,13 +163,10 @@ def _store_scans(
             "is_exception": is_exception(push.status_id, push.status),
         }
     )
-    # One multi-row INSERT (not one statement per scan), duplicates skipped by the unique key.
-    module = postgresql if dialect == "postgresql" else sqlite
-    db.session.execute(
-        module.insert(TrackingEvent.__table__)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-    )
+    # executemany of one cached statement (a multi-row VALUES is compiled anew for each row
+    # count and measured slower); duplicates are skipped by the unique key.
+    stmt = insert_ignoring_conflicts(TrackingEvent.__table__, dialect, ["dedupe_key"])
+    db.session.execute(stmt, rows)
 
 
 def tracking_events(shipment_id: int) -> list[TrackingEvent]:
