@@ -44,8 +44,6 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -64,9 +62,28 @@ from sqlalchemy.engine import URL, make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import seed_orders  # noqa: E402 - bench/ is not a package
+from benchlib import (  # noqa: E402
+    CLK_TCK,
+    NCPU,
+    ROOT,
+    VENV_BIN,
+    GroupProcess,
+    app_url,
+    conninfo,
+    drop_database,
+    extract_commit,
+    free_port,
+    git,
+    machine_ticks,
+    percentile,
+    proc_pids,
+    proc_stat,
+    proc_title,
+    sqlite_path,
+    stop_on_signals,
+    write_json,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
 DEFAULT_DB_URL = "postgresql://postgres@127.0.0.1:5432/bench_dashboard"
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "dashboard.json"
 TARGET_MS = {"postgresql": 150.0, "sqlite": 1000.0}
@@ -75,8 +92,6 @@ ADMIN_PASSWORD = "bench-dashboard-password-1"
 LIST = "/admin/orders/"
 CSRF_RE = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
 ACCESS_FORMAT = '%(D)s %(s)s "%(r)s"'
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
-NCPU = os.cpu_count() or 1
 
 
 @dataclass
@@ -98,8 +113,8 @@ class Endpoint:
 
 def db_exists(url: URL) -> bool:
     if url.get_backend_name() == "sqlite":
-        return seed_orders.sqlite_path(url).exists()
-    with psycopg.connect(seed_orders.conninfo(url, "postgres")) as conn:
+        return sqlite_path(url).exists()
+    with psycopg.connect(conninfo(url, "postgres")) as conn:
         row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (url.database,))
         return row.fetchone() is not None
 
@@ -107,12 +122,12 @@ def db_exists(url: URL) -> bool:
 def query_db(url: URL, statement: str, params: tuple = ()) -> list[tuple]:
     """Plain reads for the set-up (sample values); %s placeholders on both backends."""
     if url.get_backend_name() == "sqlite":
-        conn = sqlite3.connect(seed_orders.sqlite_path(url))
+        conn = sqlite3.connect(sqlite_path(url))
         try:
             return conn.execute(statement.replace("%s", "?"), params).fetchall()
         finally:
             conn.close()
-    with psycopg.connect(seed_orders.conninfo(url, url.database)) as conn:
+    with psycopg.connect(conninfo(url, url.database)) as conn:
         return conn.execute(statement, params).fetchall()
 
 
@@ -370,18 +385,13 @@ def capture_queries(env: dict[str, str], eps: list[Endpoint], backend: str, src:
 # Step 3: gunicorn and the timed requests.
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Server(GroupProcess):
+    """gunicorn with an access log: its %(D)s is the server time that is measured."""
 
-
-class Server:
     def __init__(self, env: dict[str, str], workers: int, logdir: Path, src: Path):
         self.port = free_port()
         self.access_log = logdir / "access.log"
-        self.log_path = logdir / "gunicorn.log"
-        self.cmd = [
+        cmd = [
             str(VENV_BIN / "gunicorn"),
             "--bind",
             f"127.0.0.1:{self.port}",
@@ -400,10 +410,7 @@ class Server:
             str(src),
             "wsgi:app",
         ]
-        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            self.cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        super().__init__("gunicorn", cmd, env, logdir / "gunicorn.log", stop_timeout=15)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -421,10 +428,6 @@ class Server:
             time.sleep(0.2)
         raise RuntimeError(f"gunicorn not ready after {timeout}s:\n{self.tail()}")
 
-    def tail(self, n: int = 30) -> str:
-        self.log.flush()
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-
     def access_lines(self, offset: int) -> list[str]:
         with open(self.access_log, "rb") as fh:
             fh.seek(offset)
@@ -432,19 +435,6 @@ class Server:
 
     def access_size(self) -> int:
         return self.access_log.stat().st_size if self.access_log.exists() else 0
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=15)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait(timeout=5)
-        self.log.close()
 
 
 def login(session: requests.Session, server: Server) -> None:
@@ -479,30 +469,18 @@ class CpuSnap:
     others: dict[int, int]  # pid: ticks, for processes that are not ours
 
 
-def _stat(pid: str) -> tuple[int, int, str]:
-    with open(f"/proc/{pid}/stat") as fh:
-        raw = fh.read()
-    rest = raw[raw.rindex(")") + 2 :].split()
-    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-    return int(rest[2]), int(rest[11]) + int(rest[12]), comm
-
-
 def cpu_snapshot(pgrp: int, dbname: str) -> CpuSnap:
-    with open("/proc/stat") as fh:
-        values = [int(v) for v in fh.readline().split()[1:9]]
-    busy = sum(values) - values[3] - values[4] - values[7]
+    busy = machine_ticks()[0]
     ours: dict[int, int] = {}
     others: dict[int, int] = {}
     me = os.getpid()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for entry in proc_pids():
         try:
-            group, ticks, comm = _stat(entry)
-            mine = group == pgrp or int(entry) == me
+            comm, fields = proc_stat(entry)
+            ticks = int(fields[11]) + int(fields[12])
+            mine = int(fields[2]) == pgrp or int(entry) == me
             if not mine and comm.startswith("postgres"):
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    title = fh.read().replace(b"\0", b" ").decode(errors="replace")
+                title = proc_title(entry)
                 mine = (bool(dbname) and f" {dbname} " in title) or "parallel worker" in title
             if mine:
                 ours[int(entry)] = ticks
@@ -518,7 +496,7 @@ def other_cores(before: CpuSnap, after: CpuSnap, seconds: float) -> tuple[float,
     ours = sum(t - before.ours.get(pid, 0) for pid, t in after.ours.items())
     upper = (after.busy - before.busy) - ours
     lower = sum(t - before.others.get(pid, 0) for pid, t in after.others.items())
-    scale = _CLK_TCK * max(seconds, 1e-6)
+    scale = CLK_TCK * max(seconds, 1e-6)
     return max(0.0, lower / scale), max(0.0, upper / scale)
 
 
@@ -534,12 +512,6 @@ def wait_for_quiet(pgrp: int, dbname: str, limit_s: float, threshold: float) -> 
             print(f"other processes: {load:.2f} cores over the last 3 s ({state})", flush=True)
             return load
         print(f"  waiting for a quieter machine: other processes use {load:.2f} cores", flush=True)
-
-
-def percentile(values: list[float], pct: float) -> float:
-    s = sorted(values)
-    rank = max(1, -(-len(s) * pct // 100))
-    return s[int(rank) - 1]
 
 
 def measure(
@@ -604,13 +576,13 @@ def summarize(ep: Endpoint, target: float) -> dict[str, Any]:
         "statuses": sorted(set(ep.statuses)),
         "server_ms": {
             "median": round(med, 1),
-            "p95": round(percentile(ep.server_ms, 95), 1),
+            "p95": round(percentile(sorted(ep.server_ms), 95), 1),
             "min": round(min(ep.server_ms), 1),
             "max": round(max(ep.server_ms), 1),
         },
         "client_ms": {
             "median": round(statistics.median(ep.client_ms), 1),
-            "p95": round(percentile(ep.client_ms, 95), 1),
+            "p95": round(percentile(sorted(ep.client_ms), 95), 1),
         },
         "target_ms": target,
         "target_met": med < target and len(ok) == len(ep.statuses),
@@ -660,10 +632,7 @@ def write_results(path: Path, backend: str, report: dict[str, Any]) -> None:
             doc = {}
     doc.setdefault("benchmark", "orders dashboard (issue 4)")
     doc.setdefault("runs", {})[backend] = report
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    write_json(path, doc, default=str)
 
 
 def create_admin(env: dict[str, str], src: Path) -> None:
@@ -692,11 +661,6 @@ def create_admin(env: dict[str, str], src: Path) -> None:
 def source_tree(commit: str, tmpdir: Path) -> tuple[Path, str]:
     """(directory to run the app from, description of the code measured)."""
 
-    def git(*a: str) -> str:
-        return subprocess.run(
-            ["git", *a], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-
     if not commit:
         dirty = git(
             "status",
@@ -712,9 +676,7 @@ def source_tree(commit: str, tmpdir: Path) -> tuple[Path, str]:
         return ROOT, f"working tree at {git('rev-parse', '--short', 'HEAD')} ({state})"
     sha = git("rev-parse", "--verify", f"{commit}^{{commit}}")
     src = tmpdir / "src"
-    src.mkdir()
-    archive = subprocess.run(["git", "archive", sha], cwd=ROOT, capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
+    extract_commit(sha, src)
     return src, f"commit {sha[:10]} (git archive)"
 
 
@@ -760,11 +722,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--database-url must name a dedicated database (it is dropped)")
     target = TARGET_MS[backend]
 
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_term)
+    stop_on_signals()
 
     started = time.time()
     tmpdir = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
@@ -782,7 +740,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {
             **os.environ,
             "APP_ENV": "development",
-            "DATABASE_URL": seed_orders.app_url(url),
+            "DATABASE_URL": app_url(url),
             "FULFILMENT_INSTANCE_PATH": str(tmpdir / "instance"),
             "LOG_LEVEL": "warning",
             "PYTHONUNBUFFERED": "1",
@@ -873,7 +831,7 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
         if not args.keep and (args.seed_orders or db_exists(url)):
             try:
-                seed_orders.drop_database(url)
+                drop_database(url)
                 print("database dropped (--keep to keep it)", flush=True)
             except psycopg.Error as exc:
                 print(f"could not drop the bench database: {exc}", file=sys.stderr)

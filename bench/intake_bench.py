@@ -45,12 +45,10 @@ import http.client
 import json
 import multiprocessing as mp
 import os
-import platform
 import secrets
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -62,13 +60,35 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from benchlib import (
+    BENCH,
+    CLK_TCK,
+    NCPU,
+    ROOT,
+    Server,
+    add_result_options,
+    app_env,
+    conninfo,
+    drop_database_or_warn,
+    exit_status,
+    free_port,
+    machine_info,
+    machine_ticks,
+    percentile,
+    postgres_ours,
+    postgres_url,
+    print_log_tails,
+    proc_pids,
+    proc_stat,
+    proc_title,
+    recreate_database,
+    run_migrations,
+    stop_on_signals,
+    write_json,
+)
 from psycopg import sql
-from sqlalchemy.engine import make_url
 from standardwebhooks.webhooks import Webhook
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-VENV_BIN = Path(sys.executable).parent
 SAMPLE = ROOT / "tests" / "samples" / "order_placed.json"
 DEFAULT_DB_URL = "postgresql://postgres@127.0.0.1:5432/bench_intake"
 DEFAULT_OUTPUT = BENCH / "results" / "intake.json"
@@ -78,9 +98,6 @@ CEILING_PATH = "/ingest"
 ITEMS_PER_ORDER = len(json.loads(SAMPLE.read_text())["order"]["items"])
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 100.0
-
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
-NCPU = os.cpu_count() or 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,35 +327,14 @@ def _proc_stats() -> list[tuple[int, str, str, int, int]]:
     """(pid, comm, title, pgrp, utime+stime ticks) for every process we can read; the title
     is read for PostgreSQL processes only (it names the database a backend serves)."""
     rows = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for entry in proc_pids():
         try:
-            with open(f"/proc/{entry}/stat") as fh:
-                raw = fh.read()
+            comm, fields = proc_stat(entry)
+            title = proc_title(entry) if comm.startswith("postgres") else ""
         except OSError:
             continue
-        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-        rest = raw[raw.rindex(")") + 2 :].split()
-        title = ""
-        if comm.startswith("postgres"):
-            # PostgreSQL puts "postgres: 15/main: USER DATABASE HOST STATE" in its title.
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    title = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
-            except OSError:
-                continue
-        # rest[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
-        rows.append((int(entry), comm, title, int(rest[2]), int(rest[11]) + int(rest[12])))
+        rows.append((int(entry), comm, title, int(fields[2]), int(fields[11]) + int(fields[12])))
     return rows
-
-
-def _machine_ticks() -> tuple[int, int]:
-    with open("/proc/stat") as fh:
-        # user nice system idle iowait irq softirq steal [guest guest_nice: already in user]
-        values = [int(v) for v in fh.readline().split()[1:9]]
-    idle = values[3] + values[4] + values[7]  # idle, iowait, and time the hypervisor stole
-    return sum(values) - idle, sum(values)
 
 
 @dataclass
@@ -349,22 +345,8 @@ class CpuSnapshot:
 
 
 def cpu_snapshot() -> CpuSnapshot:
-    busy, total = _machine_ticks()
+    busy, total = machine_ticks()
     return CpuSnapshot({row[0]: row[1:] for row in _proc_stats()}, busy, total)
-
-
-def _ours_in_postgres(title: str, dbname: str) -> bool:
-    """A backend serving our database, the postmaster or a shared helper (WAL writer,
-    checkpointer...); not a backend serving another database of the same server."""
-    if not title.startswith("postgres:"):
-        return True  # the postmaster: /usr/lib/postgresql/15/bin/postgres -D ...
-    words = title[len("postgres:") :].split()
-    if words and words[0].endswith(":"):  # cluster name, e.g. "15/main:"
-        words = words[1:]
-    # Client backends read "USER DATABASE HOST(PORT)|[local] STATE".
-    if len(words) >= 3 and ("(" in words[2] or words[2] == "[local]"):
-        return words[1] == dbname
-    return True
 
 
 def cpu_split(
@@ -381,10 +363,10 @@ def cpu_split(
         for name, group in server_pgrps.items():
             if pgrp == group:
                 used[f"gunicorn_{name}"] += delta
-        if title and _ours_in_postgres(title, dbname):
+        if title and postgres_ours(title, dbname):
             used["postgresql"] += delta
-    out = {k: v / _CLK_TCK for k, v in used.items()}
-    out["machine_busy"] = (after.busy - before.busy) / _CLK_TCK  # all CPUs together
+    out = {k: v / CLK_TCK for k, v in used.items()}
+    out["machine_busy"] = (after.busy - before.busy) / CLK_TCK  # all CPUs together
     return out
 
 
@@ -393,19 +375,11 @@ def client_cpu(before: CpuSnapshot, after: CpuSnapshot, pids: set[int]) -> float
     for pid in pids:
         if pid in after.per_pid:
             ticks += after.per_pid[pid][3] - before.per_pid.get(pid, ("", "", 0, 0))[3]
-    return ticks / _CLK_TCK
+    return ticks / CLK_TCK
 
 
 # ---------------------------------------------------------------------------------------------
 # Running a phase.
-
-
-def percentile(sorted_values: list[float], pct: float) -> float:
-    """Nearest-rank percentile of an ascending list (seconds in, seconds out)."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, -(-len(sorted_values) * pct // 100))  # ceil(n * pct / 100)
-    return sorted_values[int(rank) - 1]
 
 
 def run_slice(
@@ -591,119 +565,53 @@ def summarize(
     return summary
 
 
+def cpu_ms_per_request(ph: dict[str, Any]) -> float:
+    """CPU per request of everything on the request path (gunicorn, PostgreSQL, clients) in a
+    summarize() phase: what the throughput ratio would be on an otherwise idle, CPU-bound
+    machine."""
+    c = ph["cpu_seconds"]
+    used = sum(v for k, v in c.items() if k.startswith("gunicorn_"))
+    used += c.get("postgresql", 0.0) + c["clients"]
+    return 1000 * used / max(1, ph["requests"])
+
+
 # ---------------------------------------------------------------------------------------------
-# Servers and database.
+# Servers.
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def conninfo(url: Any, dbname: str) -> str:
-    return psycopg.conninfo.make_conninfo(
-        host=url.host or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username or "postgres",
-        password=url.password or None,
-        dbname=dbname,
+def start_servers(
+    env: dict[str, str], args: argparse.Namespace, tmpdir: Path, servers: list[Server]
+) -> tuple[Server, Server]:
+    """The app and the ceiling on the same gunicorn settings, so that the ratio compares only
+    what the app does per request; appended to `servers` as soon as each starts, so that the
+    caller stops them even if the other fails to come up."""
+    app_srv = Server("app", "wsgi:app", ROOT, free_port(), env, args, tmpdir)
+    servers.append(app_srv)
+    ceil_srv = Server("ceiling", "ceiling_app:app", BENCH, free_port(), env, args, tmpdir)
+    servers.append(ceil_srv)
+    app_srv.wait_ready("/healthz")
+    ceil_srv.wait_ready(CEILING_PATH)
+    print(
+        f"servers up: app :{app_srv.port}, ceiling :{ceil_srv.port} "
+        f"({args.workers} {args.worker_class} workers each)",
+        flush=True,
     )
+    return app_srv, ceil_srv
 
 
-def recreate_database(url: Any) -> None:
-    with psycopg.connect(conninfo(url, "postgres"), autocommit=True) as conn:
-        name = sql.Identifier(url.database)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
-
-
-def drop_database(url: Any) -> None:
-    with psycopg.connect(conninfo(url, "postgres"), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(url.database))
-        )
-
-
-def server_version(url: Any) -> str:
-    with psycopg.connect(conninfo(url, url.database)) as conn:
-        return conn.execute("SHOW server_version").fetchone()[0]
-
-
-class Server:
-    def __init__(
-        self,
-        name: str,
-        module: str,
-        chdir: Path,
-        port: int,
-        env: dict[str, str],
-        args: argparse.Namespace,
-        logdir: Path,
-    ):
-        self.name = name
-        self.port = port
-        self.log_path = logdir / f"gunicorn-{name}.log"
-        cmd = [
-            str(VENV_BIN / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.workers),
-            "--worker-class",
-            args.worker_class,
-            "--log-level",
-            "warning",
-            "--chdir",
-            str(chdir),
-        ]
-        if args.worker_class == "gthread":
-            cmd += ["--threads", str(args.threads)]
-        cmd.append(module)
-        self.cmd = cmd
-        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        # A session of its own: Ctrl-C reaches only us, and we stop the whole group.
-        self.proc = subprocess.Popen(
-            cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def wait_ready(self, path: str, timeout: float = 30) -> None:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} server exited:\n{self.tail()}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                conn.request("GET", path)
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    return
-                conn.close()
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} server not ready after {timeout}s:\n{self.tail()}")
-
-    def tail(self, n: int = 30) -> str:
-        self.log.flush()
-        lines = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(lines[-n:])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait(timeout=5)
-        self.log.close()
+def stop_all(procs: list[mp.Process], servers: list[Server]) -> None:
+    """Load generators first, so that they do not count the servers' shutdown as errors."""
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(timeout=5)
+    for srv in servers:
+        srv.stop()
 
 
 # ---------------------------------------------------------------------------------------------
+# The database after a run.
 
 
 def count_rows(url: Any) -> dict[str, int]:
@@ -832,30 +740,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=sorted(CLIENTS),
         help="load generator HTTP client (default raw: a lean socket client)",
     )
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
-    parser.add_argument(
-        "--fail-under-target",
-        action="store_true",
-        help="exit 3 when the run is clean but the target is missed",
-    )
+    add_result_options(parser, DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     connections = args.connections or 2 * args.workers
 
-    url = make_url(args.database_url)
-    if url.get_backend_name() != "postgresql" or not url.database:
-        parser.error("--database-url must be a postgresql:// URL with a database name")
-    if url.database in ("postgres", "template0", "template1"):
-        parser.error("--database-url must name a dedicated database (it is dropped)")
+    url = postgres_url(parser, args.database_url)
     app_url = url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    # Stop cleanly (servers, clients, database) on Ctrl-C, kill or a closed terminal, even if
-    # started with SIGINT ignored (e.g. in the background).
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_term)
+    stop_on_signals()  # stop cleanly (servers, clients, database) on Ctrl-C or kill
 
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     run_tag = secrets.token_hex(3)
@@ -871,36 +762,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         recreate_database(url)
         db_created = True
-        env = {
-            **os.environ,
-            "APP_ENV": "development",
-            "DATABASE_URL": app_url,
-            "FULFILMENT_INSTANCE_PATH": str(tmpdir / "instance"),
-            "CHECKOUT_WEBHOOK_SECRET": secret,
-            "LOG_LEVEL": "warning",
-            "PYTHONUNBUFFERED": "1",
-        }
-        mig = subprocess.run(
-            [str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if mig.returncode != 0:
-            raise RuntimeError(f"migration failed:\n{mig.stdout}\n{mig.stderr}")
+        env = app_env(app_url, tmpdir / "instance", CHECKOUT_WEBHOOK_SECRET=secret)
+        run_migrations(env, ROOT)
 
-        app_srv = Server("app", "wsgi:app", ROOT, free_port(), env, args, tmpdir)
-        servers.append(app_srv)
-        ceil_srv = Server("ceiling", "ceiling_app:app", BENCH, free_port(), env, args, tmpdir)
-        servers.append(ceil_srv)
-        app_srv.wait_ready("/healthz")
-        ceil_srv.wait_ready(CEILING_PATH)
-        print(
-            f"servers up: app :{app_srv.port}, ceiling :{ceil_srv.port} "
-            f"({args.workers} {args.worker_class} workers each)",
-            flush=True,
-        )
+        app_srv, ceil_srv = start_servers(env, args, tmpdir, servers)
         pgrps = {"app": app_srv.proc.pid, "ceiling": ceil_srv.proc.pid}
 
         common = dict(
@@ -1002,19 +867,11 @@ def main(argv: list[str] | None = None) -> int:
             "non_2xx": errors,
         }
 
-        # CPU per request of everything on the request path (gunicorn, PostgreSQL, clients):
-        # what the throughput ratio would be on an otherwise idle, CPU-bound machine.
-        def cpu_ms(ph: dict[str, Any]) -> float:
-            c = ph["cpu_seconds"]
-            used = sum(v for k, v in c.items() if k.startswith("gunicorn_"))
-            used += c.get("postgresql", 0.0) + c["clients"]
-            return 1000 * used / max(1, ph["requests"])
-
         result["cpu_ms_per_request"] = {
-            "ceiling": round(cpu_ms(ceiling), 2),
-            "intake": round(cpu_ms(intake), 2),
+            "ceiling": round(cpu_ms_per_request(ceiling), 2),
+            "intake": round(cpu_ms_per_request(intake), 2),
         }
-        result["cpu_ratio"] = round(cpu_ms(ceiling) / cpu_ms(intake), 3)
+        result["cpu_ratio"] = round(cpu_ms_per_request(ceiling) / cpu_ms_per_request(intake), 3)
         result["target_met"] = (
             result["ratio_met"] and result["p99_met"] and errors == 0 and verification["ok"]
         )
@@ -1023,12 +880,7 @@ def main(argv: list[str] | None = None) -> int:
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "target": {"min_ratio": TARGET_RATIO, "max_p99_ms": TARGET_P99_MS, "rate": args.rate},
             "result": result,
-            "machine": {
-                "nproc": os.cpu_count(),
-                "python": platform.python_version(),
-                "postgresql": server_version(url),
-                "platform": platform.platform(),
-            },
+            "machine": machine_info(url),
             "config": {
                 "workers": args.workers,
                 "worker_class": args.worker_class,
@@ -1049,36 +901,19 @@ def main(argv: list[str] | None = None) -> int:
             "output": str(args.output),
             "run_seconds": round(time.time() - started, 1),
         }
-        for srv in servers:
-            log_tail = srv.tail(10)
-            if log_tail.strip():
-                print(f"\n-- {srv.name} server log (last lines):\n{log_tail}")
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.output.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
-        tmp.replace(args.output)
+        print_log_tails(servers, 10, "server log")
+        write_json(args.output, report)
         print_summary(report)
-        if errors or not verification["ok"]:
-            return 1
-        if args.fail_under_target and not result["target_met"]:
-            return 3
-        return 0
+        return exit_status(
+            not errors and verification["ok"], result["target_met"], args.fail_under_target
+        )
     except KeyboardInterrupt:
         print("\ninterrupted; cleaning up", file=sys.stderr)
         return 130
     finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-        for p in procs:
-            p.join(timeout=5)
-        for srv in servers:
-            srv.stop()
+        stop_all(procs, servers)
         if db_created and not args.keep_db:
-            try:
-                drop_database(url)
-            except psycopg.Error as exc:
-                print(f"could not drop the bench database: {exc}", file=sys.stderr)
+            drop_database_or_warn(url)
         shutil.rmtree(tmpdir, ignore_errors=True)
         print(f"run took {time.time() - started:.0f}s", flush=True)
 

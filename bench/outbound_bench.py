@@ -56,7 +56,6 @@ import io
 import json
 import multiprocessing as mp
 import os
-import platform
 import pstats
 import secrets
 import shutil
@@ -74,25 +73,39 @@ from typing import Any
 import psycopg
 import requests
 from redis import Redis
-from sqlalchemy.engine import make_url
 from standardwebhooks.webhooks import Webhook
 
 # The repo root first: the app's packages are imported from there; then bench/ for the helpers.
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
-from intake_bench import (  # noqa: E402
+from benchlib import (  # noqa: E402
+    CLK_TCK,
+    NCPU,
     ROOT,
     VENV_BIN,
+    Child,
     Server,
-    _machine_ticks,
-    _ours_in_postgres,
+    add_result_options,
+    app_env,
     conninfo,
-    drop_database,
+    drop_database_or_warn,
+    exit_status,
     free_port,
+    machine_info,
+    machine_ticks,
     percentile,
+    postgres_ours,
+    postgres_url,
+    prepare_code,
+    print_log_tails,
+    proc_pids,
+    proc_stat,
+    proc_title,
     recreate_database,
-    server_version,
+    redis_client,
+    stop_on_signals,
+    wait_idle,
+    write_json,
 )
-from shipments_bench import Child, prepare_code, wait_idle  # noqa: E402
 
 DEFAULT_DB_URL = "postgresql://postgres@127.0.0.1:5432/bench_outbound"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/10"
@@ -100,9 +113,6 @@ RESULTS = ROOT / "bench" / "results"
 SAMPLE = ROOT / "tests" / "samples" / "order_shipped.json"
 HOOK_PATH = "/hook"
 TARGET_RATIO = 0.5
-
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
-NCPU = os.cpu_count() or 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,27 +318,16 @@ class P:
 
 def proc_snapshot() -> tuple[dict[int, P], int, float]:
     procs = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for entry in proc_pids():
         try:
-            with open(f"/proc/{entry}/stat") as fh:
-                raw = fh.read()
+            comm, fields = proc_stat(entry)
+            title = proc_title(entry) if comm.startswith("postgres") else ""
         except OSError:
             continue
-        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-        rest = raw[raw.rindex(")") + 2 :].split()
-        title = ""
-        if comm.startswith("postgres"):
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    title = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
-            except OSError:
-                continue
-        # rest[0] is field 3: pgrp is field 5, utime..cstime fields 14..17.
-        ticks = int(rest[11]) + int(rest[12])
-        procs[int(entry)] = P(comm, int(rest[2]), ticks, int(rest[13]) + int(rest[14]), title)
-    return procs, _machine_ticks()[0], time.time()
+        # fields[0] is field 3: pgrp is field 5, utime..cstime fields 14..17.
+        ticks = int(fields[11]) + int(fields[12])
+        procs[int(entry)] = P(comm, int(fields[2]), ticks, int(fields[13]) + int(fields[14]), title)
+    return procs, machine_ticks()[0], time.time()
 
 
 def _group_ticks(snap: dict[int, P], pgrps: dict[str, int], dbname: str) -> Counter:
@@ -343,7 +342,7 @@ def _group_ticks(snap: dict[int, P], pgrps: dict[str, int], dbname: str) -> Coun
             used["bench"] += p.ticks
         elif p.comm == "redis-server":
             used["redis"] += p.ticks
-        elif dbname and p.title and _ours_in_postgres(p.title, dbname):
+        elif dbname and p.title and postgres_ours(p.title, dbname):
             used["postgresql"] += p.ticks
             if not p.title.startswith("postgres:"):  # the postmaster: reaped backends
                 used["postgresql"] += p.child_ticks
@@ -352,8 +351,8 @@ def _group_ticks(snap: dict[int, P], pgrps: dict[str, int], dbname: str) -> Coun
 
 def cpu_groups(before: Any, after: Any, pgrps: dict[str, int], dbname: str) -> dict[str, float]:
     b, a = _group_ticks(before[0], pgrps, dbname), _group_ticks(after[0], pgrps, dbname)
-    out = {k: round((a[k] - b.get(k, 0)) / _CLK_TCK, 2) for k in a}
-    out["machine_busy"] = round((after[1] - before[1]) / _CLK_TCK, 2)
+    out = {k: round((a[k] - b.get(k, 0)) / CLK_TCK, 2) for k in a}
+    out["machine_busy"] = round((after[1] - before[1]) / CLK_TCK, 2)
     out["window_s"] = round(after[2] - before[2], 2)
     return out
 
@@ -741,33 +740,16 @@ def main(argv: list[str] | None = None) -> int:
         help="wait (at most 120 s) for the machine to be idle over this many "
         "seconds before measuring (default 0: do not wait)",
     )
-    parser.add_argument("--output", type=Path, default=None)
-    parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
-    parser.add_argument(
-        "--fail-under-target",
-        action="store_true",
-        help="exit 3 when the run is clean but the target is missed",
-    )
+    add_result_options(parser, None)
     args = parser.parse_args(argv)
     output = args.output or RESULTS / ("outbound-fork.json" if args.fork else "outbound.json")
     ceiling_procs = args.ceiling_procs or args.workers
 
-    url = make_url(args.database_url)
-    if url.get_backend_name() != "postgresql" or not url.database:
-        parser.error("--database-url must be a postgresql:// URL with a database name")
-    if url.database in ("postgres", "template0", "template1"):
-        parser.error("--database-url must name a dedicated database (it is dropped)")
-    redis = Redis.from_url(args.redis_url)
-    if int(redis.connection_pool.connection_kwargs.get("db", 0)) == 0:
-        parser.error("--redis-url must name a database other than 0 (it is emptied)")
+    url = postgres_url(parser, args.database_url)
+    redis = redis_client(parser, args.redis_url)
     app_url = url.set(drivername="postgresql").render_as_string(hide_password=False)
     dsn = conninfo(url, url.database)
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_term)
+    stop_on_signals()
 
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     run_tag = secrets.token_hex(3)
@@ -789,18 +771,14 @@ def main(argv: list[str] | None = None) -> int:
         redis_used = True
         port = free_port()
         hook_url = f"http://127.0.0.1:{port}{HOOK_PATH}"
-        env = {
-            **os.environ,
-            "APP_ENV": "development",
-            "DATABASE_URL": app_url,
-            "REDIS_URL": args.redis_url,
-            "FULFILMENT_INSTANCE_PATH": str(tmpdir / "instance"),
-            "OUTBOUND_WEBHOOK_URLS": hook_url,
-            "OUTBOUND_WEBHOOK_SECRET": secret,
-            "OUTBOX_RELAY_SECONDS": "1",
-            "LOG_LEVEL": "warning",
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = app_env(
+            app_url,
+            tmpdir / "instance",
+            REDIS_URL=args.redis_url,
+            OUTBOUND_WEBHOOK_URLS=hook_url,
+            OUTBOUND_WEBHOOK_SECRET=secret,
+            OUTBOX_RELAY_SECONDS="1",
+        )
         mig = Child(
             "migrate",
             [str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
@@ -947,12 +925,7 @@ def main(argv: list[str] | None = None) -> int:
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "target": {"min_ratio": TARGET_RATIO},
             "result": result,
-            "machine": {
-                "nproc": os.cpu_count(),
-                "python": platform.python_version(),
-                "postgresql": server_version(url),
-                "platform": platform.platform(),
-            },
+            "machine": machine_info(url),
             "code": prepare_code(None, tmpdir)[1],
             "config": {
                 "events": args.events,
@@ -973,20 +946,14 @@ def main(argv: list[str] | None = None) -> int:
             "output": str(output),
             "run_seconds": round(time.time() - started, 1),
         }
-        for w in workers:
-            tail = w.tail(8)
-            if tail.strip():
-                print(f"\n-- {w.name} log (last lines):\n{tail}")
-        output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = output.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(report, indent=2, default=str) + "\n")
-        tmp.replace(output)
+        print_log_tails(workers, 8)
+        write_json(output, report, default=str)
         print_summary(report)
-        if not verification["ok"] or not delivery["complete"]:
-            return 1
-        if args.fail_under_target and not result["target_met"]:
-            return 3
-        return 0
+        return exit_status(
+            verification["ok"] and delivery["complete"],
+            result["target_met"],
+            args.fail_under_target,
+        )
     except KeyboardInterrupt:
         print("\ninterrupted; cleaning up", file=sys.stderr)
         return 130
@@ -1001,10 +968,7 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # report it, keep cleaning up
                 print(f"could not empty the Redis database: {exc}", file=sys.stderr)
         if db_created and not args.keep_db:
-            try:
-                drop_database(url)
-            except psycopg.Error as exc:
-                print(f"could not drop the bench database: {exc}", file=sys.stderr)
+            drop_database_or_warn(url)
         shutil.rmtree(tmpdir, ignore_errors=True)
         print(f"run took {time.time() - started:.0f}s", flush=True)
 

@@ -24,7 +24,6 @@ import io
 import os
 import pstats
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,13 +36,8 @@ from sqlalchemy.engine import make_url
 # The repo root first: the app's packages are imported from there, as gunicorn does with
 # --chdir; then bench/ for the helpers and the ceiling app.
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
-from intake_bench import (  # noqa: E402
-    ROOT,
-    VENV_BIN,
-    EventFactory,
-    drop_database,
-    recreate_database,
-)
+from benchlib import ROOT, drop_database, recreate_database, run_migrations  # noqa: E402
+from intake_bench import EventFactory  # noqa: E402
 
 DEFAULT_DB_URL = "postgresql://postgres@127.0.0.1:5432/bench_intake_profile"
 
@@ -110,12 +104,7 @@ def main() -> int:
     )
     recreate_database(url)
     try:
-        subprocess.run(
-            [str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
+        run_migrations(dict(os.environ), ROOT)
         return profile(args, secret)
     finally:
         drop_database(url)

@@ -35,11 +35,9 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
 import random
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,12 +48,19 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from benchlib import (
+    ROOT,
+    app_env,
+    app_url,
+    conninfo,
+    recreate_database,
+    run_migrations,
+    sqlite_path,
+)
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy.engine import URL, make_url
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
 DEFAULT_DB_URL = "postgresql://postgres@127.0.0.1:5432/bench_dashboard"
 CHUNK = 50_000  # orders generated (and, on SQLite, committed) at a time
 
@@ -544,69 +549,8 @@ class Generator:
 # Database set-up.
 
 
-def conninfo(url: URL, dbname: str) -> str:
-    return psycopg.conninfo.make_conninfo(
-        host=url.host or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username or "postgres",
-        password=url.password or None,
-        dbname=dbname,
-    )
-
-
-def sqlite_path(url: URL) -> Path:
-    if not url.database or url.database == ":memory:":
-        raise SystemExit("--database-url: an SQLite file path is needed")
-    return Path(url.database)
-
-
-def recreate_database(url: URL) -> None:
-    if url.get_backend_name() == "sqlite":
-        path = sqlite_path(url)
-        for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
-            p.unlink(missing_ok=True)
-        return
-    with psycopg.connect(conninfo(url, "postgres"), autocommit=True) as conn:
-        name = sql.Identifier(url.database)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
-
-
-def drop_database(url: URL) -> None:
-    if url.get_backend_name() == "sqlite":
-        path = sqlite_path(url)
-        for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
-            p.unlink(missing_ok=True)
-        return
-    with psycopg.connect(conninfo(url, "postgres"), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(url.database))
-        )
-
-
-def app_url(url: URL) -> str:
-    if url.get_backend_name() == "postgresql":
-        url = url.set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
-
-
 def migrate(url: URL, instance: Path, src: Path = ROOT) -> None:
-    env = {
-        **os.environ,
-        "APP_ENV": "development",
-        "DATABASE_URL": app_url(url),
-        "FULFILMENT_INSTANCE_PATH": str(instance),
-        "LOG_LEVEL": "warning",
-    }
-    mig = subprocess.run(
-        [str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
-        cwd=src,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if mig.returncode != 0:
-        raise RuntimeError(f"migration failed:\n{mig.stdout}\n{mig.stderr}")
+    run_migrations(app_env(app_url(url), instance), src)
 
 
 # ---------------------------------------------------------------------------------------------

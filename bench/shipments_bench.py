@@ -50,14 +50,10 @@ Exit status: 0 when every order shipped and the checks passed, 1 otherwise, 3 wi
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import random
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -72,19 +68,37 @@ from typing import Any
 import psycopg
 import requests
 from redis import Redis
-from sqlalchemy.engine import make_url
 
 # The repo root first: the app's packages are imported from there; then bench/ for the helpers.
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
-from intake_bench import (  # noqa: E402
+from benchlib import (  # noqa: E402
+    CLK_TCK,
+    NCPU,
     ROOT,
     VENV_BIN,
+    Child,
+    add_result_options,
+    app_env,
     conninfo,
-    drop_database,
+    drop_database_or_warn,
+    exit_status,
     free_port,
+    machine_info,
+    machine_ticks,
     percentile,
+    postgres_ours,
+    postgres_url,
+    prepare_code,
+    print_log_tails,
+    proc_pids,
+    proc_stat,
+    proc_title,
     recreate_database,
-    server_version,
+    redis_client,
+    run_migrations,
+    stop_on_signals,
+    wait_idle,
+    write_json,
 )
 
 DEFAULT_DB_URL = "postgresql://postgres@127.0.0.1:5432/bench_shipments"
@@ -97,9 +111,6 @@ TARGET_OVERHEAD_PCT = 5.0
 TARGET_WALL_S = 60.0
 TARGET_QUOTE_S = 3.0
 TARGET_AWB_S = 5.0
-
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
-NCPU = os.cpu_count() or 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,45 +130,21 @@ class Proc:
 
 def read_procs() -> dict[int, Proc]:
     procs = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for entry in proc_pids():
         try:
-            with open(f"/proc/{entry}/stat") as fh:
-                raw = fh.read()
+            comm, fields = proc_stat(entry)
         except OSError:
             continue
-        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-        rest = raw[raw.rindex(")") + 2 :].split()
-        # rest[0] is field 3 (state): ppid is field 4, utime 14, stime 15, cutime 16, cstime 17.
-        utime, stime, cutime, cstime = (int(x) for x in rest[11:15])
-        proc = Proc(comm, int(rest[1]), utime + stime, cutime + cstime, stime, cstime)
+        # fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15, cutime 16, cstime 17.
+        utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+        proc = Proc(comm, int(fields[1]), utime + stime, cutime + cstime, stime, cstime)
         if comm.startswith("postgres"):
             try:
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    proc.title = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                proc.title = proc_title(entry)
             except OSError:
                 pass
         procs[int(entry)] = proc
     return procs
-
-
-def machine_busy_ticks() -> int:
-    with open("/proc/stat") as fh:
-        values = [int(v) for v in fh.readline().split()[1:9]]
-    return sum(values) - (values[3] + values[4] + values[7])  # minus idle, iowait, steal
-
-
-def _postgres_ours(title: str, dbname: str) -> bool:
-    """The postmaster, a shared helper, or a backend serving our database."""
-    if not title.startswith("postgres:"):
-        return True
-    words = title[len("postgres:") :].split()
-    if words and words[0].endswith(":"):  # cluster name, e.g. "15/main:"
-        words = words[1:]
-    if len(words) >= 3 and ("(" in words[2] or words[2] == "[local]"):
-        return words[1] == dbname
-    return True
 
 
 @dataclass
@@ -170,7 +157,7 @@ class CpuSample:
 
 def cpu_sample(worker_pids: list[int], sandbox_pid: int, dbname: str) -> CpuSample:
     procs = read_procs()
-    machine = machine_busy_ticks()
+    machine = machine_ticks()[0]
     wset = set(worker_pids)
     groups: Counter = Counter()
     horses = 0
@@ -192,7 +179,7 @@ def cpu_sample(worker_pids: list[int], sandbox_pid: int, dbname: str) -> CpuSamp
             groups["sandbox"] += p.ticks + p.child_ticks
         elif p.comm == "redis-server":
             groups["redis"] += p.ticks
-        elif p.title and _postgres_ours(p.title, dbname):
+        elif p.title and postgres_ours(p.title, dbname):
             if not p.title.startswith("postgres:"):  # the postmaster: its reaped backends too
                 groups["postgresql"] += p.child_ticks
             groups["postgresql"] += p.ticks
@@ -201,14 +188,14 @@ def cpu_sample(worker_pids: list[int], sandbox_pid: int, dbname: str) -> CpuSamp
 
 def cpu_delta(before: CpuSample, after: CpuSample) -> dict[str, float]:
     out = {
-        k: (after.groups.get(k, 0) - before.groups.get(k, 0)) / _CLK_TCK
+        k: (after.groups.get(k, 0) - before.groups.get(k, 0)) / CLK_TCK
         for k in ("workers", "bench", "sandbox", "postgresql", "redis")
     }
     split = {
-        k: (after.groups.get(k, 0) - before.groups.get(k, 0)) / _CLK_TCK
+        k: (after.groups.get(k, 0) - before.groups.get(k, 0)) / CLK_TCK
         for k in ("worker_parents", "worker_parents_sys", "horses", "horses_sys")
     }
-    machine = (after.machine - before.machine) / _CLK_TCK
+    machine = (after.machine - before.machine) / CLK_TCK
     out["machine_busy"] = machine
     out["other"] = machine - sum(v for k, v in out.items() if k != "machine_busy")
     out["window_s"] = after.at - before.at
@@ -227,100 +214,8 @@ def wait_horses_gone(worker_pids: list[int], timeout: float = 10) -> None:
         time.sleep(0.05)
 
 
-def wait_idle(seconds: float, max_wait: float) -> float:
-    """Waits until the machine used < 0.25 cores over `seconds` (at most max_wait s); returns
-    the load of the last window, in cores."""
-    deadline = time.time() + max_wait
-    while True:
-        b0, t0 = machine_busy_ticks(), time.time()
-        time.sleep(seconds)
-        cores = (machine_busy_ticks() - b0) / _CLK_TCK / (time.time() - t0)
-        if cores < 0.25 or time.time() > deadline:
-            return cores
-        print(f"  machine busy ({cores:.2f} cores); waiting for it to be idle", flush=True)
-
-
 # ---------------------------------------------------------------------------------------------
 # Processes.
-
-
-class Child:
-    """A process in its own session (Ctrl-C reaches only us), logging to a file."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], logdir: Path, cwd: Path):
-        self.name = name
-        self.cmd = cmd
-        self.log_path = logdir / f"{name}.log"
-        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=cwd,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.pid = self.proc.pid
-        self.rusage_cpu: float | None = None  # lifetime CPU incl. reaped children, from wait4
-
-    def tail(self, n: int = 20) -> str:
-        if not self.log.closed:
-            self.log.flush()
-        lines = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(lines[-n:])
-
-    def stop(self, timeout: float = 15) -> None:
-        if self.proc.returncode is None:
-            try:
-                os.kill(self.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            deadline = time.time() + timeout
-            while time.time() < deadline:
-                try:
-                    pid, status, ru = os.wait4(self.pid, os.WNOHANG)
-                except ChildProcessError:
-                    break
-                if pid:
-                    self.proc.returncode = os.waitstatus_to_exitcode(status)
-                    self.rusage_cpu = ru.ru_utime + ru.ru_stime
-                    break
-                time.sleep(0.05)
-            else:
-                try:
-                    os.killpg(self.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait(timeout=5)
-        self.log.close()
-
-
-def prepare_code(commit: str | None, tmpdir: Path) -> tuple[Path, dict[str, Any]]:
-    """The directory whose code is measured, and what it is (commit, local changes)."""
-
-    def git(*cmd: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(ROOT), *cmd], capture_output=True, text=True, check=True
-        ).stdout.strip()
-
-    if commit is None:
-        try:
-            head = git("rev-parse", "--short", "HEAD")
-            dirty = git("status", "--porcelain", "--untracked-files=no").splitlines()
-        except (OSError, subprocess.CalledProcessError):
-            return ROOT, {"describe": "working tree (not a git checkout)"}
-        describe = f"working tree at {head}" + (f", {len(dirty)} files changed" if dirty else "")
-        return ROOT, {"describe": describe, "commit": head, "changed": dirty}
-    sha = git("rev-parse", "--short", f"{commit}^{{commit}}")
-    code = tmpdir / "code"
-    code.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", sha],
-        capture_output=True,
-        check=True,
-    )
-    subprocess.run(["tar", "-x", "-C", str(code)], input=archive.stdout, check=True)
-    return code, {"describe": f"commit {sha} (git archive)", "commit": sha, "changed": []}
 
 
 def wait_http(url: str, proc: Child, timeout: float = 30) -> None:
@@ -723,31 +618,14 @@ def main(argv: list[str] | None = None) -> int:
         help="measure this git revision (a `git archive` snapshot in a temporary directory) "
         "instead of the working tree, e.g. HEAD while the working tree is being edited",
     )
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
-    parser.add_argument(
-        "--fail-under-target",
-        action="store_true",
-        help="exit 3 when the run is clean but a target is missed",
-    )
+    add_result_options(parser, DEFAULT_OUTPUT, "a target is")
     args = parser.parse_args(argv)
 
-    url = make_url(args.database_url)
-    if url.get_backend_name() != "postgresql" or not url.database:
-        parser.error("--database-url must be a postgresql:// URL with a database name")
-    if url.database in ("postgres", "template0", "template1"):
-        parser.error("--database-url must name a dedicated database (it is dropped)")
-    redis = Redis.from_url(args.redis_url)
-    if int(redis.connection_pool.connection_kwargs.get("db", 0)) == 0:
-        parser.error("--redis-url must name a database other than 0 (it is emptied)")
+    url = postgres_url(parser, args.database_url)
+    redis = redis_client(parser, args.redis_url)
     app_url = url.set(drivername="postgresql").render_as_string(hide_password=False)
     dsn = conninfo(url, url.database)
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_term)
+    stop_on_signals()
 
     tmpdir = Path(tempfile.mkdtemp(prefix="bench-shipments-"))
     children: list[Child] = []
@@ -771,29 +649,17 @@ def main(argv: list[str] | None = None) -> int:
         redis.flushdb()
         sandbox_port = free_port()
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-        env = {
-            **os.environ,
-            "APP_ENV": "development",
-            "DATABASE_URL": app_url,
-            "REDIS_URL": args.redis_url,
-            "SHIPROCKET_SANDBOX_URL": sandbox_url,
-            "SHIPROCKET_EMAIL": "",  # no credentials: the built-in sandbox (beats any .env)
-            "SHIPROCKET_PASSWORD": "",
-            "FEATURE_ORDERS_ORDER_FULFILLMENT": "1",
-            "FULFILMENT_INSTANCE_PATH": str(tmpdir / "instance"),
-            "LOG_LEVEL": "warning",
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": str(code),  # before the editable install's finder
-        }
-        mig = subprocess.run(
-            [str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
-            cwd=code,
-            env=env,
-            capture_output=True,
-            text=True,
+        env = app_env(
+            app_url,
+            tmpdir / "instance",
+            REDIS_URL=args.redis_url,
+            SHIPROCKET_SANDBOX_URL=sandbox_url,
+            SHIPROCKET_EMAIL="",  # no credentials: the built-in sandbox (beats any .env)
+            SHIPROCKET_PASSWORD="",
+            FEATURE_ORDERS_ORDER_FULFILLMENT="1",
+            PYTHONPATH=str(code),  # before the editable install's finder
         )
-        if mig.returncode != 0:
-            raise RuntimeError(f"migration failed:\n{mig.stdout}\n{mig.stderr}")
+        run_migrations(env, code)
 
         sandbox = Child(
             "sandbox",
@@ -1041,13 +907,7 @@ def main(argv: list[str] | None = None) -> int:
             "result": result,
             "cpu_seconds_burst": {k: round(v, 3) for k, v in cpu.items()},
             "worker_lifetime_cpu_s": [round(x, 2) if x is not None else None for x in lifetime],
-            "machine": {
-                "nproc": os.cpu_count(),
-                "python": platform.python_version(),
-                "postgresql": server_version(url),
-                "platform": platform.platform(),
-                "load_before_burst_cores": idle_cores,
-            },
+            "machine": {**machine_info(url), "load_before_burst_cores": idle_cores},
             "config": {
                 "orders": args.orders,
                 "workers": args.workers,
@@ -1064,20 +924,10 @@ def main(argv: list[str] | None = None) -> int:
             "output": str(args.output),
             "run_seconds": round(time.time() - started, 1),
         }
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.output.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
-        tmp.replace(args.output)
-        for w in workers:
-            log_tail = w.tail(5)
-            if log_tail.strip():
-                print(f"\n-- {w.name} log (last lines):\n{log_tail}")
+        write_json(args.output, report)
+        print_log_tails(workers, 5)
         print_summary(report)
-        if not clean:
-            return 1
-        if args.fail_under_target and not result["target_met"]:
-            return 3
-        return 0
+        return exit_status(clean, result["target_met"], args.fail_under_target)
     except KeyboardInterrupt:
         print("\ninterrupted; cleaning up", file=sys.stderr)
         return 130
@@ -1094,10 +944,7 @@ def main(argv: list[str] | None = None) -> int:
                 db.session.remove()
                 db.engine.dispose()
         if db_created and not args.keep_db:
-            try:
-                drop_database(url)
-            except psycopg.Error as exc:
-                print(f"could not drop the bench database: {exc}", file=sys.stderr)
+            drop_database_or_warn(url)
         try:
             redis.flushdb()
         except Exception as exc:  # Redis gone: nothing to clean

@@ -40,11 +40,8 @@ import json
 import logging
 import multiprocessing as mp
 import os
-import platform
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,27 +50,38 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy.engine import make_url
 
 # The repo root first: the app's packages are imported from there; then bench/ for the helpers.
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 import intake_bench  # noqa: E402
-from intake_bench import (  # noqa: E402
+from benchlib import (  # noqa: E402
     BENCH,
+    ROOT,
+    Server,
+    add_result_options,
+    app_env,
+    conninfo,
+    drop_database_or_warn,
+    exit_status,
+    machine_info,
+    postgres_url,
+    prepare_code,
+    print_log_tails,
+    recreate_database,
+    run_migrations,
+    stop_on_signals,
+    wait_idle,
+    write_json,
+)
+from intake_bench import (  # noqa: E402
     CEILING_PATH,
     CLIENTS,
-    ROOT,
-    VENV_BIN,
-    Server,
-    conninfo,
-    drop_database,
-    free_port,
-    recreate_database,
+    cpu_ms_per_request,
     run_slice,
-    server_version,
+    start_servers,
+    stop_all,
     summarize,
 )
-from shipments_bench import prepare_code, wait_idle  # noqa: E402
 
 DEFAULT_DB_URL = "postgresql://postgres@127.0.0.1:5432/bench_tracking"
 DEFAULT_OUTPUT = BENCH / "results" / "tracking.json"
@@ -394,30 +402,15 @@ def main(argv: list[str] | None = None) -> int:
         help="before measuring, wait (at most 120 s) for the machine to be idle over this many "
         "seconds (default 0: do not wait)",
     )
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
-    parser.add_argument(
-        "--fail-under-target",
-        action="store_true",
-        help="exit 3 when the run is clean but the target is missed",
-    )
+    add_result_options(parser, DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     connections = args.connections or 2 * args.workers
     if not 0 <= args.known_share <= 1:
         parser.error("--known-share must be between 0 and 1")
 
-    url = make_url(args.database_url)
-    if url.get_backend_name() != "postgresql" or not url.database:
-        parser.error("--database-url must be a postgresql:// URL with a database name")
-    if url.database in ("postgres", "template0", "template1"):
-        parser.error("--database-url must name a dedicated database (it is dropped)")
+    url = postgres_url(parser, args.database_url)
     app_url = url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_term)
+    stop_on_signals()
 
     token = secrets.token_urlsafe(24)
     run_tag = secrets.token_hex(3)
@@ -433,24 +426,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         recreate_database(url)
         db_created = True
-        env = {
-            **os.environ,
-            "APP_ENV": "development",
-            "DATABASE_URL": app_url,
-            "FULFILMENT_INSTANCE_PATH": str(tmpdir / "instance"),
-            "SHIPROCKET_WEBHOOK_TOKEN": token,
-            "LOG_LEVEL": "warning",
-            "PYTHONUNBUFFERED": "1",
-        }
-        mig = subprocess.run(
-            [str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if mig.returncode != 0:
-            raise RuntimeError(f"migration failed:\n{mig.stdout}\n{mig.stderr}")
+        env = app_env(app_url, tmpdir / "instance", SHIPROCKET_WEBHOOK_TOKEN=token)
+        run_migrations(env, ROOT)
         known: list[str] = []
         if args.known and args.known_share > 0:
             t_seed = time.time()
@@ -464,17 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         # run_slice's load generator processes build their requests with this factory.
         intake_bench.EventFactory = TrackingPushFactory  # type: ignore[misc]
 
-        app_srv = Server("app", "wsgi:app", ROOT, free_port(), env, args, tmpdir)
-        servers.append(app_srv)
-        ceil_srv = Server("ceiling", "ceiling_app:app", BENCH, free_port(), env, args, tmpdir)
-        servers.append(ceil_srv)
-        app_srv.wait_ready("/healthz")
-        ceil_srv.wait_ready(CEILING_PATH)
-        print(
-            f"servers up: app :{app_srv.port}, ceiling :{ceil_srv.port} "
-            f"({args.workers} {args.worker_class} workers each)",
-            flush=True,
-        )
+        app_srv, ceil_srv = start_servers(env, args, tmpdir, servers)
         if args.wait_idle:
             cores = wait_idle(args.wait_idle, 120)
             print(f"  machine load before measuring: {cores:.2f} cores", flush=True)
@@ -553,13 +520,6 @@ def main(argv: list[str] | None = None) -> int:
         }
         ratio = tracking["requests_per_s"] / ceiling["requests_per_s"]
         errors = sum(ph["non_2xx_incl_warmup"] for ph in [ceiling, *phases])
-
-        def cpu_ms(ph: dict[str, Any]) -> float:
-            c = ph["cpu_seconds"]
-            used = sum(v for k, v in c.items() if k.startswith("gunicorn_"))
-            used += c.get("postgresql", 0.0) + c["clients"]
-            return 1000 * used / max(1, ph["requests"])
-
         result = {
             "ceiling_rps": ceiling["requests_per_s"],
             "tracking_rps": tracking["requests_per_s"],
@@ -567,10 +527,10 @@ def main(argv: list[str] | None = None) -> int:
             "ratio_met": ratio >= TARGET_RATIO,
             "non_2xx": errors,
             "cpu_ms_per_request": {
-                "ceiling": round(cpu_ms(ceiling), 2),
-                "tracking": round(cpu_ms(tracking), 2),
+                "ceiling": round(cpu_ms_per_request(ceiling), 2),
+                "tracking": round(cpu_ms_per_request(tracking), 2),
             },
-            "cpu_ratio": round(cpu_ms(ceiling) / cpu_ms(tracking), 3),
+            "cpu_ratio": round(cpu_ms_per_request(ceiling) / cpu_ms_per_request(tracking), 3),
         }
         result["target_met"] = result["ratio_met"] and errors == 0 and verification["ok"]
         report = {
@@ -578,12 +538,7 @@ def main(argv: list[str] | None = None) -> int:
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "target": {"min_ratio": TARGET_RATIO},
             "result": result,
-            "machine": {
-                "nproc": os.cpu_count(),
-                "python": platform.python_version(),
-                "postgresql": server_version(url),
-                "platform": platform.platform(),
-            },
+            "machine": machine_info(url),
             "code": prepare_code(None, tmpdir)[1],
             "config": {
                 "workers": args.workers,
@@ -607,36 +562,19 @@ def main(argv: list[str] | None = None) -> int:
             "output": str(args.output),
             "run_seconds": round(time.time() - started, 1),
         }
-        for srv in servers:
-            log_tail = srv.tail(10)
-            if log_tail.strip():
-                print(f"\n-- {srv.name} server log (last lines):\n{log_tail}")
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.output.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
-        tmp.replace(args.output)
+        print_log_tails(servers, 10, "server log")
+        write_json(args.output, report)
         print_summary(report)
-        if errors or not verification["ok"]:
-            return 1
-        if args.fail_under_target and not result["target_met"]:
-            return 3
-        return 0
+        return exit_status(
+            not errors and verification["ok"], result["target_met"], args.fail_under_target
+        )
     except KeyboardInterrupt:
         print("\ninterrupted; cleaning up", file=sys.stderr)
         return 130
     finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-        for p in procs:
-            p.join(timeout=5)
-        for srv in servers:
-            srv.stop()
+        stop_all(procs, servers)
         if db_created and not args.keep_db:
-            try:
-                drop_database(url)
-            except psycopg.Error as exc:
-                print(f"could not drop the bench database: {exc}", file=sys.stderr)
+            drop_database_or_warn(url)
         shutil.rmtree(tmpdir, ignore_errors=True)
         print(f"run took {time.time() - started:.0f}s", flush=True)
 
