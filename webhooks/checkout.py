@@ -7,20 +7,17 @@ Order of work: size limit → Standard Webhooks signature on the raw bytes (5-mi
 from __future__ import annotations
 
 import functools
-import json
 import logging
 
 from flask import Response, current_app, request
-from marshmallow import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from fulfilment.logs import current_order_id
-from fulfilment.schemas import OrderPlacedSchema, flatten_errors
+from fulfilment.schemas import OrderPlacedSchema
 from fulfilment.services.intake import record_order_placed
 from webhooks import bp
-from webhooks.responses import answer
+from webhooks.responses import answer, load_payload, read_body
 
 log = logging.getLogger(__name__)
 _schema = OrderPlacedSchema()
@@ -36,17 +33,9 @@ def _verifier(secret: str) -> Webhook:
 
 @bp.post("/checkout")
 def checkout() -> tuple[Response, int]:
-    limit = current_app.config["WEBHOOK_MAX_BYTES"]
-    if request.content_length is not None and request.content_length > limit:
-        return answer(413, error="payload_too_large")
-    # A chunked body has no Content-Length: read at most one byte past the limit to know.
-    request.max_content_length = limit + 1
-    try:
-        raw = request.get_data(cache=True)
-    except RequestEntityTooLarge:
-        return answer(413, error="payload_too_large")
-    if len(raw) > limit:
-        return answer(413, error="payload_too_large")
+    raw, refused = read_body()
+    if refused:
+        return refused
 
     try:
         text = raw.decode("utf-8")
@@ -63,17 +52,9 @@ def checkout() -> tuple[Response, int]:
 
     if request.mimetype != "application/json":
         return answer(415, error="unsupported_media_type", detail="send application/json")
-    try:
-        document = json.loads(text)
-    except ValueError:
-        return answer(400, error="invalid_json", detail="body is not valid JSON")
-    if not isinstance(document, dict):
-        return answer(422, error="validation_failed", fields={"_body": ["must be a JSON object"]})
-
-    try:
-        event = _schema.load(document)
-    except ValidationError as exc:
-        return answer(422, error="validation_failed", fields=flatten_errors(exc.messages))
+    event, refused = load_payload(text, _schema)
+    if refused:
+        return refused
 
     current_order_id.set(event.order.order_id)
     try:

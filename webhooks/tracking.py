@@ -8,18 +8,15 @@ GET answers 200 so the panel's test probe passes. The path avoids the words Ship
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 
 from flask import Response, current_app, request
-from marshmallow import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from fulfilment.schemas import flatten_errors
 from fulfilment.services.tracking import record_push
 from fulfilment.tracking_schema import TrackingPushSchema
 from webhooks import bp
-from webhooks.responses import answer
+from webhooks.responses import answer, load_payload, read_body
 
 log = logging.getLogger(__name__)
 _schema = TrackingPushSchema()
@@ -36,23 +33,12 @@ def tracking() -> tuple[Response, int]:
     given = request.headers.get("x-api-key", "")
     if not hmac.compare_digest(given.encode(), expected.encode()):
         return answer(401, error="invalid_api_key")
-    limit = current_app.config["WEBHOOK_MAX_BYTES"]
-    if request.content_length is not None and request.content_length > limit:
-        return answer(413, error="payload_too_large")
-    request.max_content_length = limit + 1
-    raw = request.get_data(cache=True)
-    if len(raw) > limit:
-        return answer(413, error="payload_too_large")
-    try:
-        document = json.loads(raw)
-    except ValueError:
-        return answer(400, error="invalid_json", detail="body is not valid JSON")
-    if not isinstance(document, dict):
-        return answer(422, error="validation_failed", fields={"_body": ["must be a JSON object"]})
-    try:
-        push = _schema.load(document)
-    except ValidationError as exc:
-        return answer(422, error="validation_failed", fields=flatten_errors(exc.messages))
+    raw, refused = read_body()
+    if refused:
+        return refused
+    push, refused = load_payload(raw, _schema)
+    if refused:
+        return refused
     try:
         result = record_push(push)
     except SQLAlchemyError:
