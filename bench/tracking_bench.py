@@ -197,7 +197,7 @@ def profile_pushes(env: dict[str, str], token: str, run_tag: str, n: int) -> dic
     import pstats
 
     from profile_intake import StageTimer
-    from sqlalchemy import event
+    from sqlalchemy import Connection, event
     from sqlalchemy.orm import Session
 
     import fulfilment.services.tracking as tracking_service
@@ -233,11 +233,10 @@ def profile_pushes(env: dict[str, str], token: str, run_tag: str, n: int) -> dic
     post(30)  # warm-up
     timer = StageTimer()
     timer.patch("whole request", client, "post")
-    timer.patch("schema (marshmallow load, 17 nested scans)", tracking_hook._schema, "load")
+    timer.patch("schema (marshmallow load, 17 scans)", tracking_hook._schema, "load")
     timer.patch("record_push", tracking_hook, "record_push")
-    timer.patch("  of which: _store_scans (18 rows, one INSERT)", tracking_service, "_store_scans")
-    timer.patch("  of which: all session.execute (incl. the scans)", Session, "execute")
-    timer.patch("  of which: sha256 keys (_key, 19 per push)", tracking_service, "_key")
+    timer.patch("  of which: _params (scan rows, 19 sha256 keys)", tracking_service, "_params")
+    timer.patch("  of which: Connection.execute (all SQL)", Connection, "execute")
     timer.patch("  of which: session.commit", Session, "commit")
     timer.patch("  of which: log.warning (unknown AWB)", tracking_service.log, "warning")
     stmts[0] = 0

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from dotenv import dotenv_values
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Request, Response, jsonify, render_template, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -51,6 +52,7 @@ def create_app(
         app.config.update(overrides)
     configure_logging(app.config["LOG_LEVEL"], (app.config.get(k) or "" for k in SECRET_SETTINGS))
 
+    app.session_interface = BrowserSessions()
     _init_extensions(app)
     _register_blueprints(app)
     _register_error_handlers(app)
@@ -59,6 +61,16 @@ def create_app(
     app.before_request(_refuse_nul)
     app.after_request(_security_headers)
     return app
+
+
+class BrowserSessions(SecureCookieSessionInterface):
+    """Signed-cookie sessions for people; the webhooks (machines, the busiest paths) neither
+    read nor set one, which saves verifying and signing a cookie per push."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith("/webhooks/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def _refuse_nul() -> Any:

@@ -32,18 +32,31 @@ ORDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,39}$")
 EVENT_ID_RE = re.compile(r"^[A-Za-z0-9_\-:.]{1,128}$")
 
 
-def reject_nul(data: Any, path: str = "") -> None:
-    """PostgreSQL cannot store NUL in text: refuse it here, field by field, as bad input."""
+def reject_nul(data: Any) -> None:
+    """PostgreSQL cannot store NUL in text: refuse it here, field by field, as bad input.
+
+    A loaded JSON document is serialised once (in C) to see whether any NUL is there at all;
+    only then is it walked to name the field.
+    """
+    try:
+        clean = "\\u0000" not in json.dumps(data)
+    except (TypeError, ValueError):  # not a JSON document after all: walk it
+        clean = False
+    if not clean:
+        _walk_for_nul(data, "")
+
+
+def _walk_for_nul(data: Any, path: str) -> None:
     if isinstance(data, str):
         if "\x00" in data:
             raise ValidationError({path or "_body": ["must not contain NUL characters"]})
     elif isinstance(data, dict):
         for key, value in data.items():
-            reject_nul(key, path)
-            reject_nul(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(data, list):
+            _walk_for_nul(key, path)
+            _walk_for_nul(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(data, list | tuple):
         for n, value in enumerate(data):
-            reject_nul(value, f"{path}.{n}" if path else str(n))
+            _walk_for_nul(value, f"{path}.{n}" if path else str(n))
 
 
 class BaseSchema(Schema):

@@ -11,22 +11,47 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    cast,
+    column,
+    exists,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Row
+from sqlalchemy.sql import Select
 
 from fulfilment.db import insert_ignoring_conflicts, utcnow
+from fulfilment.errors import ConcurrentUpdate
 from fulfilment.extensions import db
-from fulfilment.models import InboundEvent, Shipment, TrackingEvent
+from fulfilment.models import InboundEvent, Order, Shipment, TrackingEvent
 from fulfilment.services.orders import transition
 from fulfilment.states import OrderStatus
 from fulfilment.tracking_schema import TrackingPush
 
 log = logging.getLogger(__name__)
 
+SOURCE = "shiprocket"
+ACTOR = "system:shiprocket"
 DELIVERED = 7
 # NOTES §5.1 shipment statuses that need ops' attention.
 EXCEPTIONS = {
@@ -51,6 +76,22 @@ EXCEPTIONS = {
 }
 EXCEPTION_WORDS = ("RTO", "LOST", "UNDELIVERED", "DAMAGED", "DESTROYED", "MISROUTED", "EXCEPTION")
 
+_EVENTS = InboundEvent.__table__
+_SHIPMENTS = Shipment.__table__
+_SCANS = TrackingEvent.__table__
+# A scan row's fields as the PostgreSQL statement reads them from its JSON parameter.
+_SCAN_FIELDS = {
+    "dedupe_key": String(),
+    "occurred_at": DateTime(timezone=True),
+    "status_id": Integer(),
+    "status": String(),
+    "activity": String(),
+    "location": String(),
+    "is_exception": Boolean(),
+    "keep": Boolean(),
+}
+_SCAN_COLUMNS = tuple(c for c in _SCAN_FIELDS if c != "keep")
+
 
 @dataclass(frozen=True)
 class PushResult:
@@ -58,115 +99,298 @@ class PushResult:
     delivered: bool = False
 
 
-def _key(*parts: object) -> str:
-    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()
+@dataclass(frozen=True)
+class _Applied:
+    event_pk: int | None
+    shipment_id: int | None
+    order_pk: int | None
+    updated: int | None
+
+
+def _key(text: str) -> str:
+    """A dedupe key: sha256 of `a|b|c…` (keys stored by earlier releases are the same)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+_EXCEPTION_WORDS = re.compile("|".join(EXCEPTION_WORDS))
 
 
 def is_exception(status_id: int | None, status: str) -> bool:
-    return status_id in EXCEPTIONS or any(w in status.upper() for w in EXCEPTION_WORDS)
+    return status_id in EXCEPTIONS or _EXCEPTION_WORDS.search(status.upper()) is not None
 
 
 def record_push(push: TrackingPush) -> PushResult:
-    """Stores the push and its scans, moves the shipment (and maybe the order) on. Commits."""
-    dialect = db.session.get_bind().dialect.name
-    push_key = _key(push.awb, push.status_id, push.at.isoformat())
-    new = db.session.execute(
-        insert_ignoring_conflicts(InboundEvent.__table__, dialect, ["source", "event_id"])
-        .values(
-            source="shiprocket",
-            event_id=push_key,
-            event_type="tracking",
-            subject=push.awb,
-            received_at=utcnow(),
-            content_hash=push_key,
-        )
-        .returning(InboundEvent.id)
-    ).scalar_one_or_none()
-    if new is None:
-        db.session.rollback()
-        return PushResult("duplicate")
+    """Stores the push and its scans, moves the shipment (and maybe the order) on. Commits.
 
-    sh = db.session.execute(select(Shipment).where(Shipment.awb == push.awb)).scalar_one_or_none()
-    # Every push repeats the whole scan history; scans before the latest push we stored came
-    # with that push and are stored already, so only newer ones are written.
-    since = sh.tracking_at if sh is not None else None
-    _store_scans(push, sh.id if sh else None, dialect, since=since)
-    if sh is None:
+    Database errors propagate (the webhook answers 503 and Shiprocket pushes again). A
+    Delivered push that loses a race with another change to the order is replayed once.
+    """
+    try:
+        return _record_push(push)
+    except ConcurrentUpdate:  # transition() rolled back: nothing of the push was stored
+        return _record_push(push)
+
+
+def _record_push(push: TrackingPush) -> PushResult:
+    # Tracking pushes are the busiest inbound traffic (docs/BENCHMARKS.md, "Tracking intake"):
+    # SQLAlchemy Core statements built once, one statement on PostgreSQL, and for all but the
+    # Delivered push no ORM session at all.
+    params, scans = _params(push)
+    delivered = push.status_id == DELIVERED or push.status == "DELIVERED"
+    if not delivered:
+        # Closing the connection rolls back what was not committed (a duplicate, an error).
+        with db.engine.connect() as conn:
+            row = _apply(conn, params, scans)
+            if row.event_pk is not None:
+                conn.commit()
+        return _result(push, row, delivered=False)
+    # Delivered: the order's transition (ORM) shares the push's transaction.
+    row = _apply(db.session.connection(), params, scans)
+    if row.event_pk is None:
+        db.session.rollback()
+    else:
+        if row.updated is not None:
+            _deliver(row.order_pk, push)
         db.session.commit()
+    return _result(push, row, delivered=True)
+
+
+def _apply(
+    conn: Connection, params: dict[str, Any], scans: list[dict[str, Any]]
+) -> _Applied | Row[Any]:
+    if conn.dialect.name == "postgresql":
+        # The scans travel as one JSON text (serialised in C), read by json_to_recordset.
+        params["p_scans"] = json.dumps(scans, default=datetime.isoformat)
+        return conn.execute(_push_statement_pg(), params).one()
+    return _apply_step_by_step(conn, params, scans)
+
+
+def _result(push: TrackingPush, row: _Applied | Row[Any], *, delivered: bool) -> PushResult:
+    if row.event_pk is None:
+        return PushResult("duplicate")
+    if row.shipment_id is None:
         log.warning("tracking push for unknown AWB %s kept for review", push.awb)
         return PushResult("unknown_awb")
-    if sh.tracking_at is not None and push.at < sh.tracking_at:
-        db.session.commit()  # scans kept; state untouched: never backwards
-        return PushResult("stale")
-    sh.tracking_status, sh.tracking_status_id, sh.tracking_at = (
-        push.status[:60],
-        push.status_id,
-        push.at,
-    )
-    flagged = is_exception(push.status_id, push.status)
-    sh.tracking_exception = (
-        (EXCEPTIONS.get(push.status_id or -1) or push.status.title()) if flagged else None
-    )
-    order = sh.order
-    delivered = push.status_id == DELIVERED or push.status == "DELIVERED"
-    if delivered and order.status == OrderStatus.SHIPPED:
-        transition(
-            order,
-            OrderStatus.DELIVERED,
-            actor="system:shiprocket",
-            details={
-                "awb": push.awb,
-                "delivered_at": push.at.isoformat(),
-                "courier": push.courier_name or sh.courier_name,
-                "shipment": {
-                    "awb": sh.awb,
-                    "courier_name": sh.courier_name,
-                    "tracking_url": sh.tracking_url,
-                },
-            },
-            commit=False,
-        )
-    db.session.commit()
+    if row.updated is None:
+        return PushResult("stale")  # scans kept; state untouched: never backwards
     return PushResult("recorded", delivered=delivered)
 
 
-def _store_scans(
-    push: TrackingPush, shipment_id: int | None, dialect: str, *, since: datetime | None
-) -> None:
-    scans = [s for s in push.scans if since is None or s.at >= since]
+def _deliver(order_pk: int, push: TrackingPush) -> None:
+    """A Delivered push for a shipped order: the order becomes delivered (not committed)."""
+    order = db.session.get(Order, order_pk)
+    if order is None or order.status != OrderStatus.SHIPPED:
+        return  # delivered already, or cancelled meanwhile: the shipment's state says the rest
+    sh = order.shipment
+    transition(
+        order,
+        OrderStatus.DELIVERED,
+        actor=ACTOR,
+        details={
+            "awb": push.awb,
+            "delivered_at": push.at.isoformat(),
+            "courier": push.courier_name or sh.courier_name,
+            "shipment": {
+                "awb": sh.awb,
+                "courier_name": sh.courier_name,
+                "tracking_url": sh.tracking_url,
+            },
+        },
+        commit=False,
+    )
+
+
+def _params(push: TrackingPush) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The statement's parameters (the push, its shipment's new tracking state) and the scan
+    rows: the scans, then the push's own row (`keep`: stored even when stale). Parameters are
+    prefixed: one named like a column of the table an UPDATE or INSERT writes would be taken
+    as a value for that column."""
+    awb, at = push.awb, push.at
+    when = at.isoformat()
+    flagged = is_exception(push.status_id, push.status)
     rows = [
         {
-            "shipment_id": shipment_id,
-            "awb": push.awb,
-            "dedupe_key": _key(push.awb, s.at.isoformat(), s.code, s.activity),
-            "occurred_at": s.at,
-            "received_at": utcnow(),
-            "status_id": s.status_id,
-            "status": (s.label or s.code or "scan")[:80],
-            "activity": s.activity,
-            "location": s.location,
-            "is_exception": is_exception(s.status_id, s.label or ""),
+            "dedupe_key": _key(f"{awb}|{scan.at.isoformat()}|{scan.code}|{scan.activity}"),
+            "occurred_at": scan.at,
+            "status_id": scan.status_id,
+            "status": (scan.label or scan.code or "scan")[:80],
+            "activity": scan.activity,
+            "location": scan.location,
+            "is_exception": is_exception(scan.status_id, scan.label or ""),
+            "keep": False,
         }
-        for s in scans
+        for scan in push.scans
     ]
     rows.append(
         {
-            "shipment_id": shipment_id,
-            "awb": push.awb,
-            "dedupe_key": _key(push.awb, push.at.isoformat(), "push", push.status),
-            "occurred_at": push.at,
-            "received_at": utcnow(),
+            "dedupe_key": _key(f"{awb}|{when}|push|{push.status}"),
+            "occurred_at": at,
             "status_id": push.status_id,
             "status": push.status[:80],
             "activity": None,
             "location": None,
-            "is_exception": is_exception(push.status_id, push.status),
+            "is_exception": flagged,
+            "keep": True,
         }
     )
-    # executemany of one cached statement (a multi-row VALUES is compiled anew for each row
-    # count and measured slower); duplicates are skipped by the unique key.
-    stmt = insert_ignoring_conflicts(TrackingEvent.__table__, dialect, ["dedupe_key"])
-    db.session.execute(stmt, rows)
+    params = {
+        "p_source": SOURCE,
+        "p_event_type": "tracking",
+        "p_push_key": _key(f"{awb}|{push.status_id}|{when}"),
+        "p_awb": awb,
+        "p_now": utcnow(),
+        "p_at": at,
+        "p_status": push.status[:60],
+        "p_status_id": push.status_id,
+        "p_exception": (
+            (EXCEPTIONS.get(push.status_id or -1) or push.status.title())[:200] if flagged else None
+        ),
+    }
+    return params, rows
+
+
+@functools.cache
+def _push_statement_pg() -> Select[Any]:
+    """All of `_apply_step_by_step` in one PostgreSQL statement (one round trip):
+
+    WITH new_event AS (INSERT inbound event ON CONFLICT DO NOTHING RETURNING id),
+         shipment AS (SELECT id, order_pk, tracking_at FROM shipments WHERE awb = :awb),
+         new_scans AS (INSERT INTO tracking_events SELECT … FROM unnest(:scan_…)
+                       WHERE the event is new AND (keep OR not older than tracking_at)
+                       ON CONFLICT (dedupe_key) DO NOTHING),
+         updated AS (UPDATE shipments SET tracking… WHERE id = shipment.id AND the event is new
+                     AND (tracking_at IS NULL OR tracking_at <= :at) RETURNING id)
+    SELECT event_pk, shipment_id, order_pk, updated.
+
+    The UPDATE's condition is re-checked on the row it locks, so of two concurrent pushes for
+    one AWB the older can never overwrite the newer.
+    """
+    new_event = (
+        pg_insert(_EVENTS)
+        .values(
+            source=bindparam("p_source"),
+            event_id=bindparam("p_push_key"),
+            event_type=bindparam("p_event_type"),
+            subject=bindparam("p_awb"),
+            received_at=bindparam("p_now", type_=_EVENTS.c.received_at.type),
+            content_hash=bindparam("p_push_key"),
+        )
+        .on_conflict_do_nothing(index_elements=["source", "event_id"])
+        .returning(_EVENTS.c.id)
+        .cte("new_event")
+    )
+    is_new = exists(select(new_event.c.id))
+    shipment = (
+        select(_SHIPMENTS.c.id, _SHIPMENTS.c.order_pk, _SHIPMENTS.c.tracking_at)
+        .where(_SHIPMENTS.c.awb == bindparam("p_awb"))
+        .cte("shipment")
+    )
+    scans = (
+        func.json_to_recordset(cast(bindparam("p_scans", type_=Text()), JSON()))
+        .table_valued(*[column(name, t) for name, t in _SCAN_FIELDS.items()])
+        .render_derived(name="scan", with_types=True)
+    )
+    newer_known = exists(select(shipment.c.id).where(shipment.c.tracking_at > scans.c.occurred_at))
+    new_scans = (
+        pg_insert(_SCANS)
+        .from_select(
+            ("shipment_id", "awb", "received_at", *_SCAN_COLUMNS),
+            select(
+                select(shipment.c.id).scalar_subquery(),
+                bindparam("p_awb", type_=String()),
+                bindparam("p_now", type_=_SCANS.c.received_at.type),
+                *[scans.c[name] for name in _SCAN_COLUMNS],
+            ).where(is_new, or_(scans.c.keep, ~newer_known)),
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .cte("new_scans")
+    )
+    updated = (
+        _SHIPMENTS.update()
+        .where(
+            _SHIPMENTS.c.id == select(shipment.c.id).scalar_subquery(),
+            is_new,
+            or_(_SHIPMENTS.c.tracking_at.is_(None), _SHIPMENTS.c.tracking_at <= bindparam("p_at")),
+        )
+        .values(_tracking_values())
+        .returning(_SHIPMENTS.c.id)
+        .cte("updated")
+    )
+    return select(
+        select(new_event.c.id).scalar_subquery().label("event_pk"),
+        select(shipment.c.id).scalar_subquery().label("shipment_id"),
+        select(shipment.c.order_pk).scalar_subquery().label("order_pk"),
+        select(updated.c.id).scalar_subquery().label("updated"),
+    ).add_cte(new_scans)
+
+
+def _tracking_values() -> dict[str, Any]:
+    return {
+        "tracking_status": bindparam("p_status"),
+        "tracking_status_id": bindparam("p_status_id", type_=Integer()),
+        "tracking_at": bindparam("p_at", type_=_SHIPMENTS.c.tracking_at.type),
+        "tracking_exception": bindparam("p_exception", type_=String()),
+        "updated_at": bindparam("p_now", type_=_SHIPMENTS.c.updated_at.type),
+    }
+
+
+@functools.cache
+def _statements(dialect: str) -> dict[str, Any]:
+    """The step-by-step statements (SQLite), built once per dialect."""
+    return {
+        "event": insert_ignoring_conflicts(_EVENTS, dialect, ["source", "event_id"])
+        .values(
+            source=bindparam("p_source"),
+            event_id=bindparam("p_push_key"),
+            event_type=bindparam("p_event_type"),
+            subject=bindparam("p_awb"),
+            received_at=bindparam("p_now", type_=_EVENTS.c.received_at.type),
+            content_hash=bindparam("p_push_key"),
+        )
+        .returning(_EVENTS.c.id),
+        "shipment": select(_SHIPMENTS.c.id, _SHIPMENTS.c.order_pk, _SHIPMENTS.c.tracking_at).where(
+            _SHIPMENTS.c.awb == bindparam("p_awb")
+        ),
+        # executemany of one cached statement (a multi-row VALUES is compiled anew for each
+        # row count); scans stored already are skipped by the unique key.
+        "scans": insert_ignoring_conflicts(_SCANS, dialect, ["dedupe_key"]),
+        "update": _SHIPMENTS.update()
+        .where(
+            _SHIPMENTS.c.id == bindparam("p_shipment_id"),
+            or_(_SHIPMENTS.c.tracking_at.is_(None), _SHIPMENTS.c.tracking_at <= bindparam("p_at")),
+        )
+        .values(_tracking_values())
+        .returning(_SHIPMENTS.c.id),
+    }
+
+
+def _apply_step_by_step(
+    conn: Connection, params: dict[str, Any], scans: list[dict[str, Any]]
+) -> _Applied | Row[Any]:
+    """`_push_statement_pg` as separate statements, in the same order."""
+    stmt = _statements(conn.dialect.name)
+    event_pk = conn.execute(stmt["event"], params).scalar()
+    if event_pk is None:
+        return _Applied(None, None, None, None)
+    sh = conn.execute(stmt["shipment"], params).first()
+    since = sh.tracking_at if sh is not None else None
+    common = {
+        "shipment_id": sh.id if sh is not None else None,
+        "awb": params["p_awb"],
+        "received_at": params["p_now"],
+    }
+    conn.execute(
+        stmt["scans"],
+        [
+            {**common, **{name: scan[name] for name in _SCAN_COLUMNS}}
+            for scan in scans
+            if scan["keep"] or since is None or scan["occurred_at"] >= since
+        ],
+    )
+    if sh is None:
+        return _Applied(event_pk, None, None, None)
+    updated = conn.execute(stmt["update"], {**params, "p_shipment_id": sh.id}).scalar()
+    return _Applied(event_pk, sh.id, sh.order_pk, updated)
 
 
 def tracking_events(shipment_id: int) -> list[TrackingEvent]:
