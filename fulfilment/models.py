@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -411,11 +412,28 @@ class TrackingEvent(db.Model):
     __tablename__ = "tracking_events"
     __table_args__ = (
         UniqueConstraint("dedupe_key", name="uq_tracking_events_dedupe_key"),
-        Index("ix_tracking_events_awb_occurred_at", "awb", "occurred_at"),
+        # Partial indexes: a row is in one of the two, not both (pushes are the busiest writes).
+        # A shipment's scans in time order (the order page, the API):
+        Index(
+            "ix_tracking_events_shipment_id_occurred_at",
+            "shipment_id",
+            "occurred_at",
+            postgresql_where=text("shipment_id IS NOT NULL"),
+            sqlite_where=text("shipment_id IS NOT NULL"),
+        ),
+        # Scans of AWBs no shipment has (yet): the review page, and adoption by the shipment
+        # whose AWB it turns out to be.
+        Index(
+            "ix_tracking_events_unmatched_awb",
+            "awb",
+            "occurred_at",
+            postgresql_where=text("shipment_id IS NULL"),
+            sqlite_where=text("shipment_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    shipment_id: Mapped[int | None] = mapped_column(ForeignKey("shipments.id"), index=True)
+    shipment_id: Mapped[int | None] = mapped_column(ForeignKey("shipments.id"))
     awb: Mapped[str] = mapped_column(String(40))
     dedupe_key: Mapped[str] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
