@@ -185,3 +185,126 @@ def test_sandbox_push_over_http_delivers_through_a_running_server(
 
     assert answer["status_code"] == 200
     assert load(ship_app, "ORD-T1")["status"] == "delivered"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda s: s["scans"][3].update(date="19/05/2023"), "scans.3.date"),
+        (lambda s: s["scans"][2].pop("date"), "scans.2.date"),
+        (lambda s: s["scans"][0].update(location="Chomu\x00"), "scans.0.location"),
+        (lambda s: s["scans"][1].update(activity=["not", "text"]), "scans.1.activity"),
+        (lambda s: s["scans"].append("a scan"), f"scans.{len(SAMPLE['scans'])}"),
+        (lambda s: s.update(scans={"0": {}}), "scans"),
+        (lambda s: s.update(current_timestamp="2023-05-23 11:43:52"), "current_timestamp"),
+        (lambda s: s.update(current_timestamp="23 05 1023 11:43:52"), "current_timestamp"),
+        (lambda s: s.update(awb="   "), "awb"),
+    ],
+)
+def test_a_bad_scan_or_field_is_named_and_nothing_is_stored(ship_app, shipped, change, field):
+    body = sample_for(shipped)
+    change(body)
+    before = count(ship_app, TrackingEvent)
+
+    resp = push(ship_app, body)
+
+    assert resp.status_code == 422, resp.get_json()
+    assert field in resp.get_json()["fields"], resp.get_json()
+    assert count(ship_app, TrackingEvent) == before
+    assert load(ship_app, "ORD-T1")["shipment"]["tracking_status"] is None
+
+
+def test_ids_are_read_leniently(ship_app, shipped):
+    body = sample_for(shipped, shipment_status_id="18")
+    body["scans"][0]["sr-status"] = 5
+    body["scans"][1]["sr-status"] = "NA"
+    body["scans"][2]["sr-status"] = "²"  # a digit to str.isdigit, not to int()
+    body["scans"][3]["sr-status"] = 10**12  # beyond an INTEGER column
+
+    assert push(ship_app, body).status_code == 200
+
+    with ship_app.app_context():
+        ids = db.session.execute(
+            select(TrackingEvent.status_id).order_by(TrackingEvent.occurred_at)
+        ).scalars()
+        assert list(ids)[:4] == [5, None, None, None]
+
+
+def test_concurrent_pushes_leave_the_newest_state(ship_app, shipped):
+    """Pushes for one AWB racing each other: whatever the order they land in, the shipment
+    ends at the newest push (the UPDATE re-checks the time on the row it locks)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    statuses = ["PICKED UP", "IN TRANSIT", "REACHED AT DESTINATION HUB", "OUT FOR DELIVERY"]
+    bodies = [
+        sample_for(
+            shipped,
+            shipment_status=statuses[n % 4],
+            shipment_status_id=[42, 18, 38, 17][n % 4],
+            current_timestamp=f"{20 + n // 4:02d} 05 2023 {10 + n % 4:02d}:00:00",
+        )
+        for n in range(16)
+    ]
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda b: push(ship_app, b).status_code, reversed(bodies)))
+
+    assert codes == [200] * 16
+    assert load(ship_app, "ORD-T1")["shipment"]["tracking_status"] == "OUT FOR DELIVERY"
+    with ship_app.app_context():
+        from fulfilment.models import Shipment
+        from fulfilment.timefmt import iso_ist
+
+        at = db.session.execute(select(Shipment.tracking_at)).scalar_one()
+        assert iso_ist(at) == "2023-05-23T13:00:00+05:30"
+
+
+def test_unknown_awbs_are_listed_for_review(ship_app):
+    from tests.admin_helpers import login, make_user
+
+    push(ship_app, sample_for("888000111222"))
+    push(
+        ship_app,
+        sample_for(
+            "888000111333",
+            shipment_status="RTO INITIATED",
+            shipment_status_id=9,
+            current_timestamp="25 05 2023 10:00:00",
+        ),
+    )
+    make_user(ship_app, "viewer@example.in", "viewer")
+    client = ship_app.test_client()
+    login(client, "viewer@example.in")
+
+    html = client.get("/admin/unmatched/").get_data(as_text=True)
+
+    assert 'data-awb="888000111222"' in html and 'data-awb="888000111333"' in html
+    assert html.index("888000111333") < html.index("888000111222")  # newest push first
+    assert "RTO INITIATED" in html and "exception" in html
+    assert f"<td>{len(SAMPLE['scans']) + 1}</td>" in html  # events per AWB
+
+
+def test_review_page_needs_a_login(ship_app):
+    resp = ship_app.test_client().get("/admin/unmatched/")
+    assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+
+
+def test_a_push_before_our_job_stored_the_awb_is_linked_to_the_shipment(ship_app, sandbox):
+    """Shiprocket can push as soon as it assigns the AWB, before our job stores it."""
+    place_processing(ship_app, "ORD-T2")
+    ship(ship_app, "ORD-T2")
+    first = load(ship_app, "ORD-T2")["shipment"]["awb"]
+    # The sandbox numbers AWBs per courier in sequence: the next order's AWB is predictable.
+    predicted = f"{first[:-7]}{int(first[-7:]) + 1:07d}"
+    assert push(ship_app, sample_for(predicted)).get_json()["status"] == "unknown_awb"
+
+    place_processing(ship_app, "ORD-T3")
+    ship(ship_app, "ORD-T3")
+
+    order = load(ship_app, "ORD-T3")
+    assert order["shipment"]["awb"] == predicted
+    assert len(order["tracking_events"]) == len(SAMPLE["scans"]) + 1
+    with ship_app.app_context():
+        from fulfilment.services.tracking import unmatched_awbs
+
+        assert unmatched_awbs() == []

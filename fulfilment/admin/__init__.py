@@ -14,6 +14,7 @@ from fulfilment.admin.batches import BatchView
 from fulfilment.admin.common import AuditLogView, FlagsView, HomeView, UsersView
 from fulfilment.admin.ndr import NdrView
 from fulfilment.admin.orders import OrderView
+from fulfilment.admin.tracking import UnmatchedTrackingView
 from fulfilment.admin.webhooks import SubscribersView
 from fulfilment.extensions import db
 from fulfilment.models import AuditLog, Order
@@ -29,6 +30,7 @@ def init_admin(app: Flask) -> Admin:
     )
     admin.add_view(OrderView(Order, db, name="Orders", endpoint="orders"))
     admin.add_view(NdrView(name="Action required", endpoint="ndr"))
+    admin.add_view(UnmatchedTrackingView(name="Unmatched tracking", endpoint="unmatched"))
     admin.add_view(BatchView(name="Batches", endpoint="batches"))
     admin.add_view(FlagsView(name="Feature flags", endpoint="flags"))
     admin.add_view(UsersView(name="Users", endpoint="users"))

@@ -36,6 +36,7 @@ from fulfilment.services.audit import record_audit
 from fulfilment.services.flags import require_enabled
 from fulfilment.services.orders import get_order, transition
 from fulfilment.services.shiprocket_gateway import shiprocket
+from fulfilment.services.tracking import adopt_unmatched_scans
 from fulfilment.shipping_payload import PackageDefaults, build_adhoc_order, delivery_address
 from fulfilment.shiprocket.types import (
     AwbAlreadyAssigned,
@@ -400,6 +401,7 @@ def _ensure_sr_order(sh: Shipment, order: Order, client: Any, *, look_up_first: 
         sh.courier_id = created.courier_company_id
         sh.courier_name = created.courier_name
         sh.tracking_url = tracking_url(created.awb_code)
+        adopt_unmatched_scans(sh.id, created.awb_code)
     _save(sh)
 
 
@@ -457,6 +459,7 @@ def _ensure_awb(sh: Shipment, client: Any) -> None:
     sh.courier_id = courier_id or sh.courier_id
     sh.courier_name = courier_name or sh.courier_name
     sh.tracking_url = tracking_url(awb)
+    adopt_unmatched_scans(sh.id, awb)
     _save(sh)
 
 

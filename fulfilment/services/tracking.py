@@ -35,6 +35,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
@@ -401,3 +402,82 @@ def tracking_events(shipment_id: int) -> list[TrackingEvent]:
             .order_by(TrackingEvent.occurred_at, TrackingEvent.id)
         ).scalars()
     )
+
+
+def adopt_unmatched_scans(shipment_id: int, awb: str) -> int:
+    """Scans kept for `awb` while no shipment had it become the shipment's. Not committed.
+
+    Shiprocket can push as soon as it assigns an AWB, before our job has stored that AWB: the
+    push is kept as unmatched, and this links it once the AWB is ours. The shipment's tracking
+    state itself moves on with the next push (Shiprocket pushes every status change).
+    """
+    result = db.session.execute(
+        update(TrackingEvent)
+        .where(TrackingEvent.awb == awb, TrackingEvent.shipment_id.is_(None))
+        .values(shipment_id=shipment_id)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount:
+        log.info(
+            "%d earlier tracking events for AWB %s linked to its shipment", result.rowcount, awb
+        )
+    return result.rowcount
+
+
+@dataclass(frozen=True)
+class UnmatchedAwb:
+    """Tracking Shiprocket pushed for an AWB none of our shipments has."""
+
+    awb: str
+    events: int
+    first_received: datetime
+    last_received: datetime
+    latest_status: str
+    latest_at: datetime
+    exception: bool
+
+
+def unmatched_awbs(limit: int = 200) -> list[UnmatchedAwb]:
+    """The review list: AWBs with unmatched tracking events, the most recently pushed first."""
+    te = TrackingEvent
+    unmatched = te.shipment_id.is_(None)
+    groups = db.session.execute(
+        select(
+            te.awb,
+            func.count().label("events"),
+            func.min(te.received_at).label("first_received"),
+            func.max(te.received_at).label("last_received"),
+        )
+        .where(unmatched)
+        .group_by(te.awb)
+        .order_by(func.max(te.received_at).desc(), te.awb)
+        .limit(limit)
+    ).all()
+    if not groups:
+        return []
+    ranked = (
+        select(
+            te.awb,
+            te.status,
+            te.occurred_at,
+            te.is_exception,
+            func.row_number()
+            .over(partition_by=te.awb, order_by=(te.occurred_at.desc(), te.id.desc()))
+            .label("n"),
+        )
+        .where(unmatched, te.awb.in_([g.awb for g in groups]))
+        .subquery()
+    )
+    latest = {row.awb: row for row in db.session.execute(select(ranked).where(ranked.c.n == 1))}
+    return [
+        UnmatchedAwb(
+            awb=g.awb,
+            events=g.events,
+            first_received=g.first_received,
+            last_received=g.last_received,
+            latest_status=latest[g.awb].status,
+            latest_at=latest[g.awb].occurred_at,
+            exception=latest[g.awb].is_exception,
+        )
+        for g in groups
+    ]
