@@ -271,9 +271,7 @@ def test_admin_adds_rotates_and_disables_subscribers_and_ops_resend_from_the_ord
         assert db.session.get(Delivery, delivery_id).state == "pending"
 
 
-def test_relay_claims_deliveries_so_a_second_pass_queues_nothing_twice(
-    ship_app, sandbox, receiver
-):
+def test_relay_claims_deliveries_so_a_second_pass_queues_nothing_twice(ship_app, sandbox, receiver):
     from fulfilment.queues import EVENTS, get_queue
     from workers.jobs import relay_outbox
 
