@@ -436,3 +436,43 @@ def test_viewer_reads_but_cannot_act(stack: Stack, page: Any) -> None:
     expect(page.locator("#timeline li")).to_have_count(2)
     for selector in ("#actions", "#generate-shipment", "#mark-processing", "#add-note"):
         expect(page.locator(selector)).to_have_count(0)
+
+
+# ------------------------------------------------------- unmatched tracking (issue 5)
+
+
+def test_unmatched_tracking_on_a_phone(stack: Stack, new_page: Any) -> None:
+    import json
+    from pathlib import Path
+
+    import requests
+
+    sample = json.loads(
+        (
+            Path(__file__).resolve().parents[3]
+            / "shared/spec/shiprocket/samples/webhook_tracking.payload.json"
+        ).read_text()
+    )
+    sample["awb"] = "900000000001"
+    token = stack.app.config["SHIPROCKET_WEBHOOK_TOKEN"]
+    resp = requests.post(
+        f"{stack.base}/webhooks/tracking", json=sample, headers={"x-api-key": token}, timeout=10
+    )
+    assert resp.json()["status"] == "unknown_awb"
+
+    page = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    login(page, VIEWER)
+    page.goto("/admin/unmatched/")
+
+    row = page.locator('tr.unmatched-row[data-awb="900000000001"]')
+    expect(row).to_contain_text("IN TRANSIT")
+    wide = page.evaluate(  # what sticks out, to say so when the layout is broken
+        """(width) => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > width + 1)
+            .slice(0, 8).map(e => `${e.tagName}.${e.className}`)""",
+        PHONE["width"],
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], wide
+    box = row.locator("td.awb").bounding_box()
+    assert box is not None and 0 <= box["x"] and box["x"] + box["width"] <= PHONE["width"]
+    screenshot(page, "phone-unmatched-tracking.png")
