@@ -266,26 +266,9 @@ def _push_statement_pg() -> Select[Any]:
     The UPDATE's condition is re-checked on the row it locks, so of two concurrent pushes for
     one AWB the older can never overwrite the newer.
     """
-    new_event = (
-        pg_insert(_EVENTS)
-        .values(
-            source=bindparam("p_source"),
-            event_id=bindparam("p_push_key"),
-            event_type=bindparam("p_event_type"),
-            subject=bindparam("p_awb"),
-            received_at=bindparam("p_now", type_=_EVENTS.c.received_at.type),
-            content_hash=bindparam("p_push_key"),
-        )
-        .on_conflict_do_nothing(index_elements=["source", "event_id"])
-        .returning(_EVENTS.c.id)
-        .cte("new_event")
-    )
+    new_event = _insert_event("postgresql").cte("new_event")
     is_new = exists(select(new_event.c.id))
-    shipment = (
-        select(_SHIPMENTS.c.id, _SHIPMENTS.c.order_pk, _SHIPMENTS.c.tracking_at)
-        .where(_SHIPMENTS.c.awb == bindparam("p_awb"))
-        .cte("shipment")
-    )
+    shipment = _SHIPMENT_BY_AWB.cte("shipment")
     scans = (
         func.json_to_recordset(cast(bindparam("p_scans", type_=Text()), JSON()))
         .table_valued(*[column(name, t) for name, t in _SCAN_FIELDS.items()])
@@ -311,7 +294,7 @@ def _push_statement_pg() -> Select[Any]:
         .where(
             _SHIPMENTS.c.id == select(shipment.c.id).scalar_subquery(),
             is_new,
-            or_(_SHIPMENTS.c.tracking_at.is_(None), _SHIPMENTS.c.tracking_at <= bindparam("p_at")),
+            _NOT_OLDER,
         )
         .values(_tracking_values())
         .returning(_SHIPMENTS.c.id)
@@ -323,6 +306,29 @@ def _push_statement_pg() -> Select[Any]:
         select(shipment.c.order_pk).scalar_subquery().label("order_pk"),
         select(updated.c.id).scalar_subquery().label("updated"),
     ).add_cte(new_scans)
+
+
+def _insert_event(dialect: str) -> Any:
+    """INSERT the push's inbound event (the dedupe record) … ON CONFLICT DO NOTHING RETURNING id."""
+    return (
+        insert_ignoring_conflicts(_EVENTS, dialect, ["source", "event_id"])
+        .values(
+            source=bindparam("p_source"),
+            event_id=bindparam("p_push_key"),
+            event_type=bindparam("p_event_type"),
+            subject=bindparam("p_awb"),
+            received_at=bindparam("p_now", type_=_EVENTS.c.received_at.type),
+            content_hash=bindparam("p_push_key"),
+        )
+        .returning(_EVENTS.c.id)
+    )
+
+
+_SHIPMENT_BY_AWB = select(_SHIPMENTS.c.id, _SHIPMENTS.c.order_pk, _SHIPMENTS.c.tracking_at).where(
+    _SHIPMENTS.c.awb == bindparam("p_awb")
+)
+# The push is not older than the shipment's latest known state: it may move it on.
+_NOT_OLDER = or_(_SHIPMENTS.c.tracking_at.is_(None), _SHIPMENTS.c.tracking_at <= bindparam("p_at"))
 
 
 def _tracking_values() -> dict[str, Any]:
@@ -339,26 +345,15 @@ def _tracking_values() -> dict[str, Any]:
 def _statements(dialect: str) -> dict[str, Any]:
     """The step-by-step statements (SQLite), built once per dialect."""
     return {
-        "event": insert_ignoring_conflicts(_EVENTS, dialect, ["source", "event_id"])
-        .values(
-            source=bindparam("p_source"),
-            event_id=bindparam("p_push_key"),
-            event_type=bindparam("p_event_type"),
-            subject=bindparam("p_awb"),
-            received_at=bindparam("p_now", type_=_EVENTS.c.received_at.type),
-            content_hash=bindparam("p_push_key"),
-        )
-        .returning(_EVENTS.c.id),
-        "shipment": select(_SHIPMENTS.c.id, _SHIPMENTS.c.order_pk, _SHIPMENTS.c.tracking_at).where(
-            _SHIPMENTS.c.awb == bindparam("p_awb")
-        ),
+        "event": _insert_event(dialect),
+        "shipment": _SHIPMENT_BY_AWB,
         # executemany of one cached statement (a multi-row VALUES is compiled anew for each
         # row count); scans stored already are skipped by the unique key.
         "scans": insert_ignoring_conflicts(_SCANS, dialect, ["dedupe_key"]),
         "update": _SHIPMENTS.update()
         .where(
             _SHIPMENTS.c.id == bindparam("p_shipment_id"),
-            or_(_SHIPMENTS.c.tracking_at.is_(None), _SHIPMENTS.c.tracking_at <= bindparam("p_at")),
+            _NOT_OLDER,
         )
         .values(_tracking_values())
         .returning(_SHIPMENTS.c.id),
