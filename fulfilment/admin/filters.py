@@ -31,11 +31,16 @@ def sla_state(order: Order) -> str:
     return "on track"
 
 
-class ShipmentFailedFilter(BaseSQLAFilter):
+class ShipmentFilter(BaseSQLAFilter):
+    """Failed shipments, shipments with an AWB, or tracking exceptions (RTO, lost, NDR…)."""
+
     def apply(self, query: Any, value: Any, alias: Any = None) -> Any:
-        failed = select(Shipment.order_pk).where(Shipment.state == "failed")
         if value == "failed":
+            failed = select(Shipment.order_pk).where(Shipment.state == "failed")
             return query.filter(Order.id.in_(failed))
+        if value == "exception":
+            flagged = select(Shipment.order_pk).where(Shipment.tracking_exception.is_not(None))
+            return query.filter(Order.id.in_(flagged))
         return query.filter(
             Order.id.in_(select(Shipment.order_pk).where(Shipment.awb.is_not(None)))
         )

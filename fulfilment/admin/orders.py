@@ -30,7 +30,7 @@ from fulfilment.admin.common import Secured
 from fulfilment.admin.filters import (
     CarrierFilter,
     PlacedBetweenFilter,
-    ShipmentFailedFilter,
+    ShipmentFilter,
     SlaFilter,
     carrier_options,
     sla_state,
@@ -132,6 +132,11 @@ def _fmt_shipment(view: Any, context: Any, m: Order, name: str) -> Markup | str:
         return Markup(
             '<span class="badge badge-danger" data-shipment-for="{}">Shipment failed</span>'
         ).format(m.order_id)
+    if sh.awb and sh.tracking_exception:
+        return Markup(
+            '<span class="awb" data-shipment-for="{}">{}</span> '
+            '<span class="badge badge-danger tracking-exception">{}</span>'
+        ).format(m.order_id, sh.awb, sh.tracking_exception)
     if sh.awb:
         return Markup('<span class="awb" data-shipment-for="{}">{}</span>').format(
             m.order_id, sh.awb
@@ -215,8 +220,14 @@ class OrderView(Secured, ModelView):
     def __init__(self, *args: Any, **kwargs: Any):
         self.column_filters = [
             FilterEqual(Order.status, "Status", options=STATUSES),
-            ShipmentFailedFilter(
-                Order.id, "Shipment", options=[("failed", "Failed"), ("awb", "Has AWB")]
+            ShipmentFilter(
+                Order.id,
+                "Shipment",
+                options=[
+                    ("failed", "Failed"),
+                    ("awb", "Has AWB"),
+                    ("exception", "Tracking exception"),
+                ],
             ),
             SlaFilter(
                 Order.placed_at,
