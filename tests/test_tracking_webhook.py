@@ -308,3 +308,38 @@ def test_a_push_before_our_job_stored_the_awb_is_linked_to_the_shipment(ship_app
         from fulfilment.services.tracking import unmatched_awbs
 
         assert unmatched_awbs() == []
+
+
+def test_a_delivered_push_that_keeps_losing_races_is_503_and_stores_nothing(
+    ship_app, shipped, monkeypatch
+):
+    import fulfilment.services.tracking as tracking
+    from fulfilment.errors import ConcurrentUpdate
+
+    calls = []
+
+    def always_raced(order, *args, **kwargs):
+        calls.append(order.order_id)
+        from fulfilment.extensions import db as _db
+
+        _db.session.rollback()  # as transition() does on a version conflict
+        raise ConcurrentUpdate(order.order_id)
+
+    monkeypatch.setattr(tracking, "transition", always_raced)
+    before = count(ship_app, TrackingEvent)
+    delivered = sample_for(
+        shipped,
+        shipment_status="DELIVERED",
+        shipment_status_id=7,
+        current_timestamp="24 05 2023 15:10:00",
+    )
+
+    resp = push(ship_app, delivered)
+
+    assert resp.status_code == 503 and resp.get_json()["error"] == "busy"
+    assert calls == ["ORD-T1", "ORD-T1"]  # replayed once
+    assert count(ship_app, TrackingEvent) == before
+    assert load(ship_app, "ORD-T1")["status"] == "shipped"
+    monkeypatch.undo()
+    assert push(ship_app, delivered).get_json()["status"] == "recorded"  # Shiprocket's retry
+    assert load(ship_app, "ORD-T1")["status"] == "delivered"

@@ -13,6 +13,7 @@ import logging
 from flask import Response, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from fulfilment.errors import ConcurrentUpdate
 from fulfilment.services.tracking import record_push
 from fulfilment.tracking_schema import TrackingPushSchema
 from webhooks import bp
@@ -44,4 +45,7 @@ def tracking() -> tuple[Response, int]:
     except SQLAlchemyError:
         log.exception("database unavailable while storing tracking for %s", push.awb)
         return answer(503, error="unavailable")
+    except ConcurrentUpdate:  # the order kept changing under a Delivered push: nothing stored
+        log.warning("tracking push for %s lost two races with other changes", push.awb)
+        return answer(503, error="busy", detail="the order is being changed; push again")
     return answer(200, status=result.outcome, awb=push.awb)
