@@ -700,13 +700,8 @@ def print_summary(report: dict[str, Any]) -> None:
     print("=" * 78)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--database-url",
-        default=DEFAULT_DB_URL,
-        help=f"PostgreSQL URL; its database is dropped and re-created (default {DEFAULT_DB_URL})",
-    )
+def add_load_options(parser: argparse.ArgumentParser, *, rate: float, target: str) -> None:
+    """The load options this benchmark and bench/tracking_bench.py share."""
     parser.add_argument("--seconds", type=float, default=15, help="measured seconds per phase")
     parser.add_argument(
         "--warmup",
@@ -718,7 +713,7 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds",
         type=int,
         default=3,
-        help="phase A alternates ceiling/intake slices this many times, "
+        help=f"phase A alternates ceiling/{target} slices this many times, "
         "--seconds in total per target (default 3)",
     )
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers per server")
@@ -730,7 +725,12 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="closed-loop client connections (default 2 × workers)",
     )
-    parser.add_argument("--rate", type=float, default=50, help="phase B requests/s")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=rate,
+        help=f"phase B requests/s (default {rate:g}{'; 0: skip' if not rate else ''})",
+    )
     parser.add_argument(
         "--rate-connections", type=int, default=8, help="phase B client connections (default 8)"
     )
@@ -740,6 +740,97 @@ def main(argv: list[str] | None = None) -> int:
         choices=sorted(CLIENTS),
         help="load generator HTTP client (default raw: a lean socket client)",
     )
+
+
+def closed_loops(
+    args: argparse.Namespace,
+    connections: int,
+    targets: list[tuple[str, Server, str, str]],
+    common: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """Phase A: closed loops against each (name, server, path, stream tag) target, in
+    `--rounds` alternating slices, so load that comes and goes on a shared machine weighs on
+    all alike; only each target's first slice has a warm-up. Returns each target's summary."""
+    slice_s = args.seconds / args.rounds
+    slices: dict[str, list[SliceData]] = {name: [] for name, *_ in targets}
+    for r in range(args.rounds):
+        for name, srv, path, stream in targets:
+            slices[name].append(
+                run_slice(
+                    f"A {name} {r + 1}/{args.rounds}",
+                    mode="closed",
+                    port=srv.port,
+                    path=path,
+                    stream=f"{stream}{r}",
+                    nworkers=connections,
+                    duration=slice_s,
+                    warmup=args.warmup if r == 0 else 0.0,
+                    rate=0,
+                    **common,
+                )
+            )
+    print("\n== Phase A totals", flush=True)
+    return {
+        name: summarize(
+            name, runs, mode="closed", connections=connections, warmup=args.warmup, rate=0
+        )
+        for name, runs in slices.items()
+    }
+
+
+def open_loop(
+    name: str, srv: Server, path: str, args: argparse.Namespace, common: dict[str, Any]
+) -> dict[str, Any]:
+    """Phase B: `--rate` requests/s for `--seconds`, latency from each scheduled send time."""
+    rate_slice = run_slice(
+        f"B {name} at {args.rate:g} req/s",
+        mode="open",
+        port=srv.port,
+        path=path,
+        stream="r",
+        nworkers=args.rate_connections,
+        duration=args.seconds,
+        warmup=0,
+        rate=args.rate,
+        **common,
+    )
+    return summarize(
+        f"{name} at rate",
+        [rate_slice],
+        mode="open",
+        connections=args.rate_connections,
+        warmup=0,
+        rate=args.rate,
+    )
+
+
+def load_config(
+    args: argparse.Namespace, connections: int, app_srv: Server, ceil_srv: Server
+) -> dict[str, Any]:
+    """The report's record of the load settings and both servers' command lines."""
+    return {
+        "workers": args.workers,
+        "worker_class": args.worker_class,
+        "threads": args.threads if args.worker_class == "gthread" else 1,
+        "closed_loop_connections": connections,
+        "open_loop_connections": args.rate_connections,
+        "client": args.client,
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "warmup_seconds": args.warmup,
+        "gunicorn_app": " ".join(app_srv.cmd[1:]),
+        "gunicorn_ceiling": " ".join(ceil_srv.cmd[1:]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--database-url",
+        default=DEFAULT_DB_URL,
+        help=f"PostgreSQL URL; its database is dropped and re-created (default {DEFAULT_DB_URL})",
+    )
+    add_load_options(parser, rate=50, target="intake")
     add_result_options(parser, DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     connections = args.connections or 2 * args.workers
@@ -776,67 +867,14 @@ def main(argv: list[str] | None = None) -> int:
             client=args.client,
             dbname=url.database,
         )
-        # Phase A alternates ceiling and intake slices, so load that comes and goes on a
-        # shared machine weighs on both alike; only each target's first slice has a warm-up.
-        slice_s = args.seconds / args.rounds
-        slices: dict[str, list[SliceData]] = {"ceiling": [], "intake": []}
-        for r in range(args.rounds):
-            warm = args.warmup if r == 0 else 0.0
-            for name, srv, path, stream in (
-                ("ceiling", ceil_srv, CEILING_PATH, "c"),
-                ("intake", app_srv, INTAKE_PATH, "i"),
-            ):
-                slices[name].append(
-                    run_slice(
-                        f"A {name} {r + 1}/{args.rounds}",
-                        mode="closed",
-                        port=srv.port,
-                        path=path,
-                        stream=f"{stream}{r}",
-                        nworkers=connections,
-                        duration=slice_s,
-                        warmup=warm,
-                        rate=0,
-                        **common,
-                    )
-                )
-        print("\n== Phase A totals", flush=True)
-        ceiling = summarize(
-            "ceiling",
-            slices["ceiling"],
-            mode="closed",
-            connections=connections,
-            warmup=args.warmup,
-            rate=0,
+        totals = closed_loops(
+            args,
+            connections,
+            [("ceiling", ceil_srv, CEILING_PATH, "c"), ("intake", app_srv, INTAKE_PATH, "i")],
+            common,
         )
-        intake = summarize(
-            "intake",
-            slices["intake"],
-            mode="closed",
-            connections=connections,
-            warmup=args.warmup,
-            rate=0,
-        )
-        rate_slice = run_slice(
-            f"B intake at {args.rate:g} req/s",
-            mode="open",
-            port=app_srv.port,
-            path=INTAKE_PATH,
-            stream="r",
-            nworkers=args.rate_connections,
-            duration=args.seconds,
-            warmup=0,
-            rate=args.rate,
-            **common,
-        )
-        at_rate = summarize(
-            "intake at rate",
-            [rate_slice],
-            mode="open",
-            connections=args.rate_connections,
-            warmup=0,
-            rate=args.rate,
-        )
+        ceiling, intake = totals["ceiling"], totals["intake"]
+        at_rate = open_loop("intake", app_srv, INTAKE_PATH, args, common)
 
         rows = count_rows(url)
         intake_202 = intake["accepted_202_incl_warmup"] + at_rate["accepted_202_incl_warmup"]
@@ -881,19 +919,7 @@ def main(argv: list[str] | None = None) -> int:
             "target": {"min_ratio": TARGET_RATIO, "max_p99_ms": TARGET_P99_MS, "rate": args.rate},
             "result": result,
             "machine": machine_info(url),
-            "config": {
-                "workers": args.workers,
-                "worker_class": args.worker_class,
-                "threads": args.threads if args.worker_class == "gthread" else 1,
-                "closed_loop_connections": connections,
-                "open_loop_connections": args.rate_connections,
-                "client": args.client,
-                "seconds": args.seconds,
-                "rounds": args.rounds,
-                "warmup_seconds": args.warmup,
-                "gunicorn_app": " ".join(app_srv.cmd[1:]),
-                "gunicorn_ceiling": " ".join(ceil_srv.cmd[1:]),
-            },
+            "config": load_config(args, connections, app_srv, ceil_srv),
             "ceiling": ceiling,
             "intake": intake,
             "intake_at_rate": at_rate,

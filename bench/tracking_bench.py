@@ -75,12 +75,13 @@ from benchlib import (  # noqa: E402
 )
 from intake_bench import (  # noqa: E402
     CEILING_PATH,
-    CLIENTS,
+    add_load_options,
+    closed_loops,
     cpu_ms_per_request,
-    run_slice,
+    load_config,
+    open_loop,
     start_servers,
     stop_all,
-    summarize,
 )
 
 DEFAULT_DB_URL = "postgresql://postgres@127.0.0.1:5432/bench_tracking"
@@ -370,16 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_DB_URL,
         help=f"dropped and re-created (default {DEFAULT_DB_URL})",
     )
-    parser.add_argument("--seconds", type=float, default=15, help="measured seconds per target")
-    parser.add_argument("--warmup", type=float, default=2, help="uncounted first-slice seconds")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating slices per target")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers per server")
-    parser.add_argument("--worker-class", default="sync", choices=("sync", "gthread"))
-    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
-    parser.add_argument(
-        "--connections", type=int, default=0, help="client connections (default 2 × workers)"
-    )
-    parser.add_argument("--client", default="raw", choices=sorted(CLIENTS))
+    add_load_options(parser, rate=0, target="tracking")
     parser.add_argument("--known", type=int, default=200, help="seeded shipped AWBs")
     parser.add_argument(
         "--known-share",
@@ -387,7 +379,6 @@ def main(argv: list[str] | None = None) -> int:
         default=0.5,
         help="share of pushes for seeded shipped AWBs (default 0.5; the rest: unknown AWBs)",
     )
-    parser.add_argument("--rate", type=float, default=0, help="open-loop pushes/s (0: skip)")
     parser.add_argument(
         "--profile",
         type=int,
@@ -452,53 +443,17 @@ def main(argv: list[str] | None = None) -> int:
             client=args.client,
             dbname=url.database,
         )
-        slice_s = args.seconds / args.rounds
-        slices: dict[str, list[Any]] = {"ceiling": [], "tracking": []}
-        for r in range(args.rounds):
-            for name, srv, path, stream in (
+        totals = closed_loops(
+            args,
+            connections,
+            [
                 ("ceiling", ceil_srv, CEILING_PATH, "c"),
                 ("tracking", app_srv, TRACKING_PATH, "t"),
-            ):
-                slices[name].append(
-                    run_slice(
-                        f"A {name} {r + 1}/{args.rounds}",
-                        mode="closed",
-                        port=srv.port,
-                        path=path,
-                        stream=f"{stream}{r}",
-                        nworkers=connections,
-                        duration=slice_s,
-                        warmup=args.warmup if r == 0 else 0.0,
-                        rate=0,
-                        **common,
-                    )
-                )
-        print("\n== totals", flush=True)
-        kw = dict(mode="closed", connections=connections, warmup=args.warmup, rate=0)
-        ceiling = summarize("ceiling", slices["ceiling"], **kw)
-        tracking = summarize("tracking", slices["tracking"], **kw)
-        at_rate = None
-        if args.rate:
-            rate_slice = run_slice(
-                f"B tracking at {args.rate:g} req/s",
-                mode="open",
-                port=app_srv.port,
-                path=TRACKING_PATH,
-                stream="r",
-                nworkers=8,
-                duration=args.seconds,
-                warmup=0,
-                rate=args.rate,
-                **common,
-            )
-            at_rate = summarize(
-                "tracking at rate",
-                [rate_slice],
-                mode="open",
-                connections=8,
-                warmup=0,
-                rate=args.rate,
-            )
+            ],
+            common,
+        )
+        ceiling, tracking = totals["ceiling"], totals["tracking"]
+        at_rate = open_loop("tracking", app_srv, TRACKING_PATH, args, common) if args.rate else None
 
         rows = count_rows(url)  # before the in-process profile adds its own pushes
         profile = None
@@ -540,18 +495,10 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine_info(url),
             "code": prepare_code(None, tmpdir)[1],
             "config": {
-                "workers": args.workers,
-                "worker_class": args.worker_class,
-                "closed_loop_connections": connections,
-                "client": args.client,
-                "seconds": args.seconds,
-                "rounds": args.rounds,
-                "warmup_seconds": args.warmup,
+                **load_config(args, connections, app_srv, ceil_srv),
                 "known_awbs": len(known),
                 "known_share": args.known_share,
                 "body_bytes": len(TrackingPushFactory(token, run_tag, "x").next()[0]),
-                "gunicorn_app": " ".join(app_srv.cmd[1:]),
-                "gunicorn_ceiling": " ".join(ceil_srv.cmd[1:]),
             },
             "ceiling": ceiling,
             "tracking": tracking,
