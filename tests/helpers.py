@@ -16,6 +16,26 @@ SPEC = Path(__file__).resolve().parent.parent.parent / "shared" / "spec"
 SAMPLES = Path(__file__).resolve().parent / "samples"
 
 
+# Shiprocket's tracking push as its docs show it (17 scans).
+TRACKING_SAMPLE = json.loads(
+    (SPEC / "shiprocket" / "samples" / "webhook_tracking.payload.json").read_text()
+)
+
+
+def tracking_push(awb: str, **changes: Any) -> dict[str, Any]:
+    """The docs' tracking push for `awb`, with top-level fields changed."""
+    body = copy.deepcopy(TRACKING_SAMPLE)
+    body["awb"] = awb
+    body.update(changes)
+    return body
+
+
+def post_tracking(app: Any, body: Any, *, key: str | None = None) -> Any:
+    """POSTs a tracking push with the app's x-api-key (or `key`)."""
+    token = app.config["SHIPROCKET_WEBHOOK_TOKEN"] if key is None else key
+    return app.test_client().post("/webhooks/tracking", json=body, headers={"x-api-key": token})
+
+
 def sample(name: str = "order_placed") -> dict[str, Any]:
     """A contract sample payload (a copy kept under tests/samples)."""
     return copy.deepcopy(json.loads((SAMPLES / f"{name}.json").read_text()))

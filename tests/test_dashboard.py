@@ -270,20 +270,20 @@ def test_carrier_filter_lists_the_carriers_seen(ship_app, sandbox, ops_client):
 
 
 def test_tracking_exceptions_are_flagged_in_the_list_and_filterable(ship_app, sandbox, ops_client):
+    from tests.helpers import post_tracking, tracking_push
     from tests.shipping_helpers import load
-    from tests.test_tracking_webhook import push, sample_for
 
     for order_id in ("ORD-X1", "ORD-X2"):
         place_processing(ship_app, order_id)
         ship(ship_app, order_id)
     awb = load(ship_app, "ORD-X1")["shipment"]["awb"]
-    rto = sample_for(
+    rto = tracking_push(
         awb,
         shipment_status="RTO INITIATED",
         shipment_status_id=9,
         current_timestamp="25 05 2023 10:00:00",
     )
-    assert push(ship_app, rto).status_code == 200
+    assert post_tracking(ship_app, rto).status_code == 200
 
     html = ops_client.get("/admin/orders/?flt0_1=exception").get_data(True)
 

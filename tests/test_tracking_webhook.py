@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import copy
-import json
-from pathlib import Path
-
 import pytest
 from sqlalchemy import func, select
 
 from fulfilment.extensions import db
 from fulfilment.models import InboundEvent, OutboxEvent, TrackingEvent
+from tests.helpers import TRACKING_SAMPLE, count, post_tracking, tracking_push
 from tests.shipping_helpers import load, place_processing, ship
-
-SAMPLE = json.loads(
-    (
-        Path(__file__).resolve().parents[2]
-        / "shared/spec/shiprocket/samples/webhook_tracking.payload.json"
-    ).read_text()
-)
 
 
 @pytest.fixture
@@ -28,39 +18,22 @@ def shipped(ship_app, sandbox):
     return load(ship_app, "ORD-T1")["shipment"]["awb"]
 
 
-def push(app, body, *, key=None):
-    token = app.config["SHIPROCKET_WEBHOOK_TOKEN"] if key is None else key
-    return app.test_client().post("/webhooks/tracking", json=body, headers={"x-api-key": token})
-
-
-def sample_for(awb, **changes):
-    body = copy.deepcopy(SAMPLE)
-    body["awb"] = awb
-    body.update(changes)
-    return body
-
-
-def count(app, model):
-    with app.app_context():
-        return db.session.execute(select(func.count()).select_from(model)).scalar_one()
-
-
 def test_docs_sample_moves_tracking_on_and_keeps_every_scan(ship_app, shipped):
-    resp = push(ship_app, sample_for(shipped))
+    resp = post_tracking(ship_app, tracking_push(shipped))
 
     assert resp.status_code == 200 and resp.get_json()["status"] == "recorded"
     order = load(ship_app, "ORD-T1")
     assert order["status"] == "shipped"
     assert order["shipment"]["tracking_status"] == "IN TRANSIT"
-    assert len(order["tracking_events"]) == len(SAMPLE["scans"]) + 1
+    assert len(order["tracking_events"]) == len(TRACKING_SAMPLE["scans"]) + 1
     assert order["tracking_events"][0]["at"] == "2023-05-19T11:59:16+05:30"  # India time kept
 
 
 def test_same_push_twenty_times_is_one_event(ship_app, shipped):
     for _ in range(20):
-        assert push(ship_app, sample_for(shipped)).status_code == 200
+        assert post_tracking(ship_app, tracking_push(shipped)).status_code == 200
 
-    assert count(ship_app, TrackingEvent) == len(SAMPLE["scans"]) + 1
+    assert count(ship_app, TrackingEvent) == len(TRACKING_SAMPLE["scans"]) + 1
     with ship_app.app_context():
         assert (
             db.session.execute(
@@ -73,7 +46,7 @@ def test_same_push_twenty_times_is_one_event(ship_app, shipped):
 
 
 def test_delivered_delivers_and_an_older_push_changes_nothing(ship_app, shipped):
-    delivered = sample_for(
+    delivered = tracking_push(
         shipped,
         shipment_status="DELIVERED",
         shipment_status_id=7,
@@ -81,8 +54,8 @@ def test_delivered_delivers_and_an_older_push_changes_nothing(ship_app, shipped)
         current_timestamp="24 05 2023 15:10:00",
     )
 
-    assert push(ship_app, delivered).status_code == 200
-    older = push(ship_app, sample_for(shipped))  # IN TRANSIT, 23 May, arrives late
+    assert post_tracking(ship_app, delivered).status_code == 200
+    older = post_tracking(ship_app, tracking_push(shipped))  # IN TRANSIT, 23 May, arrives late
 
     order = load(ship_app, "ORD-T1")
     assert older.get_json()["status"] == "stale"
@@ -100,9 +73,9 @@ def test_delivered_delivers_and_an_older_push_changes_nothing(ship_app, shipped)
 
 
 def test_rto_is_flagged_as_an_exception(ship_app, shipped):
-    push(
+    post_tracking(
         ship_app,
-        sample_for(
+        tracking_push(
             shipped,
             shipment_status="RTO INITIATED",
             shipment_status_id=9,
@@ -119,8 +92,9 @@ def test_rto_is_flagged_as_an_exception(ship_app, shipped):
 def test_wrong_key_is_401_and_nothing_is_stored(ship_app, shipped):
     before = count(ship_app, TrackingEvent)
 
-    assert push(ship_app, sample_for(shipped), key="wrong").status_code == 401
-    assert ship_app.test_client().post("/webhooks/tracking", json=SAMPLE).status_code == 401
+    assert post_tracking(ship_app, tracking_push(shipped), key="wrong").status_code == 401
+    unsigned = ship_app.test_client().post("/webhooks/tracking", json=TRACKING_SAMPLE)
+    assert unsigned.status_code == 401
     assert count(ship_app, TrackingEvent) == before
 
 
@@ -129,7 +103,7 @@ def test_get_answers_200_for_the_panel_probe(ship_app):
 
 
 def test_unknown_awb_is_200_and_kept_for_review(ship_app):
-    resp = push(ship_app, sample_for("999999999999"))
+    resp = post_tracking(ship_app, tracking_push("999999999999"))
 
     assert resp.status_code == 200 and resp.get_json()["status"] == "unknown_awb"
     with ship_app.app_context():
@@ -194,7 +168,7 @@ def test_sandbox_push_over_http_delivers_through_a_running_server(
         (lambda s: s["scans"][2].pop("date"), "scans.2.date"),
         (lambda s: s["scans"][0].update(location="Chomu\x00"), "scans.0.location"),
         (lambda s: s["scans"][1].update(activity=["not", "text"]), "scans.1.activity"),
-        (lambda s: s["scans"].append("a scan"), f"scans.{len(SAMPLE['scans'])}"),
+        (lambda s: s["scans"].append("a scan"), f"scans.{len(TRACKING_SAMPLE['scans'])}"),
         (lambda s: s.update(scans={"0": {}}), "scans"),
         (lambda s: s.update(current_timestamp="2023-05-23 11:43:52"), "current_timestamp"),
         (lambda s: s.update(current_timestamp="23 05 1023 11:43:52"), "current_timestamp"),
@@ -202,11 +176,11 @@ def test_sandbox_push_over_http_delivers_through_a_running_server(
     ],
 )
 def test_a_bad_scan_or_field_is_named_and_nothing_is_stored(ship_app, shipped, change, field):
-    body = sample_for(shipped)
+    body = tracking_push(shipped)
     change(body)
     before = count(ship_app, TrackingEvent)
 
-    resp = push(ship_app, body)
+    resp = post_tracking(ship_app, body)
 
     assert resp.status_code == 422, resp.get_json()
     assert field in resp.get_json()["fields"], resp.get_json()
@@ -215,13 +189,13 @@ def test_a_bad_scan_or_field_is_named_and_nothing_is_stored(ship_app, shipped, c
 
 
 def test_ids_are_read_leniently(ship_app, shipped):
-    body = sample_for(shipped, shipment_status_id="18")
+    body = tracking_push(shipped, shipment_status_id="18")
     body["scans"][0]["sr-status"] = 5
     body["scans"][1]["sr-status"] = "NA"
     body["scans"][2]["sr-status"] = "²"  # a digit to str.isdigit, not to int()
     body["scans"][3]["sr-status"] = 10**12  # beyond an INTEGER column
 
-    assert push(ship_app, body).status_code == 200
+    assert post_tracking(ship_app, body).status_code == 200
 
     with ship_app.app_context():
         ids = db.session.execute(
@@ -237,7 +211,7 @@ def test_concurrent_pushes_leave_the_newest_state(ship_app, shipped):
 
     statuses = ["PICKED UP", "IN TRANSIT", "REACHED AT DESTINATION HUB", "OUT FOR DELIVERY"]
     bodies = [
-        sample_for(
+        tracking_push(
             shipped,
             shipment_status=statuses[n % 4],
             shipment_status_id=[42, 18, 38, 17][n % 4],
@@ -247,7 +221,7 @@ def test_concurrent_pushes_leave_the_newest_state(ship_app, shipped):
     ]
 
     with ThreadPoolExecutor(8) as pool:
-        codes = list(pool.map(lambda b: push(ship_app, b).status_code, reversed(bodies)))
+        codes = list(pool.map(lambda b: post_tracking(ship_app, b).status_code, reversed(bodies)))
 
     assert codes == [200] * 16
     assert load(ship_app, "ORD-T1")["shipment"]["tracking_status"] == "OUT FOR DELIVERY"
@@ -262,10 +236,10 @@ def test_concurrent_pushes_leave_the_newest_state(ship_app, shipped):
 def test_unknown_awbs_are_listed_for_review(ship_app):
     from tests.admin_helpers import login, make_user
 
-    push(ship_app, sample_for("888000111222"))
-    push(
+    post_tracking(ship_app, tracking_push("888000111222"))
+    post_tracking(
         ship_app,
-        sample_for(
+        tracking_push(
             "888000111333",
             shipment_status="RTO INITIATED",
             shipment_status_id=9,
@@ -281,7 +255,7 @@ def test_unknown_awbs_are_listed_for_review(ship_app):
     assert 'data-awb="888000111222"' in html and 'data-awb="888000111333"' in html
     assert html.index("888000111333") < html.index("888000111222")  # newest push first
     assert "RTO INITIATED" in html and "exception" in html
-    assert f"<td>{len(SAMPLE['scans']) + 1}</td>" in html  # events per AWB
+    assert f"<td>{len(TRACKING_SAMPLE['scans']) + 1}</td>" in html  # events per AWB
 
 
 def test_review_page_needs_a_login(ship_app):
@@ -296,14 +270,14 @@ def test_a_push_before_our_job_stored_the_awb_is_linked_to_the_shipment(ship_app
     first = load(ship_app, "ORD-T2")["shipment"]["awb"]
     # The sandbox numbers AWBs per courier in sequence: the next order's AWB is predictable.
     predicted = f"{first[:-7]}{int(first[-7:]) + 1:07d}"
-    assert push(ship_app, sample_for(predicted)).get_json()["status"] == "unknown_awb"
+    assert post_tracking(ship_app, tracking_push(predicted)).get_json()["status"] == "unknown_awb"
 
     place_processing(ship_app, "ORD-T3")
     ship(ship_app, "ORD-T3")
 
     order = load(ship_app, "ORD-T3")
     assert order["shipment"]["awb"] == predicted
-    assert len(order["tracking_events"]) == len(SAMPLE["scans"]) + 1
+    assert len(order["tracking_events"]) == len(TRACKING_SAMPLE["scans"]) + 1
     with ship_app.app_context():
         from fulfilment.services.tracking import unmatched_awbs
 
@@ -327,19 +301,20 @@ def test_a_delivered_push_that_keeps_losing_races_is_503_and_stores_nothing(
 
     monkeypatch.setattr(tracking, "transition", always_raced)
     before = count(ship_app, TrackingEvent)
-    delivered = sample_for(
+    delivered = tracking_push(
         shipped,
         shipment_status="DELIVERED",
         shipment_status_id=7,
         current_timestamp="24 05 2023 15:10:00",
     )
 
-    resp = push(ship_app, delivered)
+    resp = post_tracking(ship_app, delivered)
 
     assert resp.status_code == 503 and resp.get_json()["error"] == "busy"
     assert calls == ["ORD-T1", "ORD-T1"]  # replayed once
     assert count(ship_app, TrackingEvent) == before
     assert load(ship_app, "ORD-T1")["status"] == "shipped"
     monkeypatch.undo()
-    assert push(ship_app, delivered).get_json()["status"] == "recorded"  # Shiprocket's retry
+    retried = post_tracking(ship_app, delivered)  # Shiprocket's retry
+    assert retried.get_json()["status"] == "recorded"
     assert load(ship_app, "ORD-T1")["status"] == "delivered"

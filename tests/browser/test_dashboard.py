@@ -442,18 +442,11 @@ def test_viewer_reads_but_cannot_act(stack: Stack, page: Any) -> None:
 
 
 def test_unmatched_tracking_on_a_phone(stack: Stack, new_page: Any) -> None:
-    import json
-    from pathlib import Path
-
     import requests
 
-    sample = json.loads(
-        (
-            Path(__file__).resolve().parents[3]
-            / "shared/spec/shiprocket/samples/webhook_tracking.payload.json"
-        ).read_text()
-    )
-    sample["awb"] = "900000000001"
+    from tests.helpers import tracking_push
+
+    sample = tracking_push("900000000001")
     token = stack.app.config["SHIPROCKET_WEBHOOK_TOKEN"]
     resp = requests.post(
         f"{stack.base}/webhooks/tracking", json=sample, headers={"x-api-key": token}, timeout=10
